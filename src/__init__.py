@@ -1,0 +1,1 @@
+"""convis: configured, measured visualisations of what convolutional networks learn."""
