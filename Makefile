@@ -1,0 +1,25 @@
+# make demo: set up .venv on first use and run the offline demo; make test: the test suite.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	WANDB_MODE=$${WANDB_MODE:-offline} $(PY) run.py experiment=demo hydra.run.dir=outputs/demo
+	@echo "demo outputs: outputs/demo (images/, metrics.json, wandb/)"
+
+test: $(STAMP)
+	WANDB_MODE=disabled $(PY) -m pytest -q
+
+clean:
+	rm -rf outputs multirun .pytest_cache

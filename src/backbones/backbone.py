@@ -1,0 +1,106 @@
+"""A frozen torchvision classifier as a chain of modules, with its layer names and metadata."""
+
+from __future__ import annotations
+
+import difflib
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torchvision
+from torch import nn
+from torchvision.models import get_model_weights
+
+from src.backbones import names as layer_names
+from src.backbones.extractor import FeatureExtractor
+from src.backbones.weights import file_state_dict, load_into, looks_like_path, pretrained_state_dict
+from src.errors import ConvisError
+
+
+def _vgg_chain(model: nn.Module) -> nn.Sequential:
+    return nn.Sequential(
+        OrderedDict(features=model.features, avgpool=model.avgpool, flatten=nn.Flatten(1), classifier=model.classifier)
+    )
+
+
+def _mobilenet_v2_chain(model: nn.Module) -> nn.Sequential:
+    return nn.Sequential(
+        OrderedDict(
+            features=model.features,
+            avgpool=nn.AdaptiveAvgPool2d(1),
+            flatten=nn.Flatten(1),
+            classifier=model.classifier,
+        )
+    )
+
+
+# arch -> (chain with the same forward as the model and the same module paths, Keras-style names)
+ARCHS: dict[str, tuple[Callable[[nn.Module], nn.Sequential], Callable[[nn.Module], dict[str, str]]]] = {
+    "vgg16": (_vgg_chain, layer_names.vgg_names),
+    "mobilenet_v2": (_mobilenet_v2_chain, layer_names.mobilenet_v2_names),
+}
+
+
+@dataclass
+class Backbone:
+    """A frozen network (eval mode, no gradients) and what a run needs to know about it."""
+
+    arch: str
+    net: nn.Sequential
+    names: dict[str, str]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    categories: list[str]
+
+    def path(self, layer: str) -> str:
+        """The module path of a Keras-style layer name or of a module path itself."""
+        if layer in self.names:
+            return self.names[layer]
+        try:
+            self.net.get_submodule(layer)
+            return layer
+        except AttributeError:
+            close = difflib.get_close_matches(layer, list(self.names), n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ConvisError(
+                f"unknown layer {layer!r} for {self.arch}{hint}: valid names are {', '.join(self.names)}, "
+                "or a module path such as features.28 (python scripts/layers.py lists them)"
+            ) from None
+
+    def extractor(self, layers: Sequence[str]) -> FeatureExtractor:
+        """The network cut after the deepest of `layers`, returning each of them."""
+        return FeatureExtractor(self.net, {layer: self.path(layer) for layer in layers})
+
+
+def _frozen(net: nn.Module) -> nn.Module:
+    for module in net.modules():
+        if hasattr(module, "inplace"):
+            module.inplace = False  # a kept activation must not be overwritten by a later in-place op
+    return net.eval().requires_grad_(False)
+
+
+def build_backbone(arch: str, weights: str | None = "IMAGENET1K_V1", seed: int = 0) -> Backbone:
+    """Build torchvision's `arch` with pretrained, random (seeded) or file weights, frozen."""
+    if arch not in ARCHS:
+        raise ConvisError(f"unknown backbone {arch!r}: choose one of {', '.join(ARCHS)}")
+    chain, keras_names = ARCHS[arch]
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = torchvision.models.get_model(arch, weights=None)
+    if weights is not None:
+        weights = str(weights)
+        if looks_like_path(weights):
+            load_into(model, file_state_dict(weights), arch, f"file {weights}")
+        else:
+            load_into(model, pretrained_state_dict(arch, weights), arch, weights)
+    meta = get_model_weights(arch).DEFAULT
+    preprocess = meta.transforms()
+    return Backbone(
+        arch=arch,
+        net=_frozen(chain(model)),
+        names=keras_names(model),
+        mean=tuple(preprocess.mean),
+        std=tuple(preprocess.std),
+        categories=list(meta.meta["categories"]),
+    )

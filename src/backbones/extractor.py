@@ -1,0 +1,73 @@
+"""The frozen network cut after the deepest layer a run needs, returning that layer's activations."""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+
+import torch
+from torch import nn
+
+
+def position(net: nn.Module, path: str) -> tuple[float, ...]:
+    """Where a module path runs in a chain; a container sorts after everything inside it."""
+    where: list[float] = []
+    module = net
+    for part in path.split(".") if path else []:
+        children = list(module._modules)
+        where.append(children.index(part))
+        module = module._modules[part]
+    return (*where, math.inf)
+
+
+def cut_after(module: nn.Module, parts: list[str]) -> nn.Module:
+    """The prefix of a chain of nn.Sequential levels that ends with the module at `parts`.
+
+    Child names are kept, so module paths mean the same in the cut network.
+    Below a level that is not an nn.Sequential the module is kept whole.
+    """
+    if not parts or not isinstance(module, nn.Sequential):
+        return module
+    children = list(module._modules.items())
+    index = [name for name, _ in children].index(parts[0])
+    kept = children[:index] + [(parts[0], cut_after(children[index][1], parts[1:]))]
+    return nn.Sequential(OrderedDict(kept))
+
+
+def deepest(net: nn.Module, paths: Iterable[str]) -> str:
+    """The module path, among `paths`, that runs last."""
+    return max(paths, key=lambda path: position(net, path))
+
+
+class FeatureExtractor(nn.Module):
+    """Runs `net` only as far as the deepest requested layer; forward returns {layer: activation}.
+
+    The network stays frozen and in eval mode even when Lightning calls `.train()`.
+    """
+
+    def __init__(self, net: nn.Module, paths: Mapping[str, str]) -> None:
+        super().__init__()
+        self.paths = dict(paths)
+        last = deepest(net, self.paths.values())
+        self.net = cut_after(net, last.split(".") if last else [])
+        self._acts: dict[str, torch.Tensor] = {}
+        for name, path in self.paths.items():
+            self.net.get_submodule(path).register_forward_hook(self._keeper(name))
+        self.train(False)
+
+    def _keeper(self, name: str):
+        def keep(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+            self._acts[name] = output
+
+        return keep
+
+    def train(self, mode: bool = True) -> FeatureExtractor:
+        """Always eval: batch-norm statistics and dropout of a visualised network must not move."""
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        self._acts = {}
+        self.net(x)
+        acts, self._acts = self._acts, {}
+        return acts

@@ -1,0 +1,81 @@
+"""Loading a backbone's weights: torchvision's pretrained enums, random init, or a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.error import URLError
+
+import torch
+from torch import nn
+from torchvision.models import get_model_weights
+
+from src.errors import ConvisError
+
+
+def looks_like_path(weights: str) -> bool:
+    """A weights value names a file (rather than a torchvision enum) when it has a path shape."""
+    return "/" in weights or "\\" in weights or Path(weights).suffix != "" or Path(weights).exists()
+
+
+def weights_enum(arch: str, name: str):
+    """The torchvision weights enum member `name` of `arch`, e.g. IMAGENET1K_V1."""
+    enum = get_model_weights(arch)
+    valid = [w.name for w in enum]
+    if name not in valid:
+        raise ConvisError(
+            f"unknown backbone.weights={name!r} for {arch}: use one of {valid + ['DEFAULT']}, "
+            "null (random init) or a path to a state-dict file"
+        )
+    return enum[name]
+
+
+def pretrained_state_dict(arch: str, name: str) -> dict[str, torch.Tensor]:
+    """torchvision's pretrained weights from its cache, downloading them when a network exists."""
+    member = weights_enum(arch, name) if name != "DEFAULT" else get_model_weights(arch).DEFAULT
+    try:
+        return member.get_state_dict(progress=True, check_hash=True, weights_only=True)
+    except (URLError, OSError) as err:
+        cache = Path(torch.hub.get_dir()) / "checkpoints"
+        file = member.url.rsplit("/", 1)[-1]
+        raise ConvisError(
+            f"pretrained weights {arch} {member.name} are not cached and could not be downloaded "
+            f"({err}): place {file} in {cache} (scripts/download_weights.py fetches it), "
+            "or set backbone.weights=/path/to/state_dict.pth, or backbone.weights=null for random init"
+        ) from err
+
+
+def file_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict read from a file with weights_only=True; a Lightning checkpoint's is unwrapped."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ConvisError(f"weights file not found: {path} (give an existing file, or backbone.weights=null)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several unrelated types for bad files
+        if "Unsupported global" in str(err):
+            raise ConvisError(
+                f"weights file {path} holds objects other than tensors; convis loads with "
+                "weights_only=True and runs no code from a weights file: save model.state_dict() instead"
+            ) from err
+        raise ConvisError(f"weights file {path} is not a readable PyTorch file: {str(err).splitlines()[0]}") from err
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ConvisError(f"weights file {path} is not a state dict (a mapping of names to tensors)")
+    return state
+
+
+def load_into(model: nn.Module, state: dict[str, torch.Tensor], arch: str, source: str) -> None:
+    """Load `state` into `model`, failing with a one-line summary when it is for another network."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or mismatched:
+        detail = ", ".join(
+            f"{len(keys)} {what} (e.g. {keys[0]})"
+            for what, keys in (("missing", missing), ("unexpected", unexpected), ("mismatched", mismatched))
+            if keys
+        )
+        raise ConvisError(f"weights {source} do not fit backbone {arch}: {detail}; is it for another architecture?")
+    model.load_state_dict(state)

@@ -1,0 +1,102 @@
+"""Load any picture as 8-bit RGB, the bundled sample pictures, and the network's input transform."""
+
+import difflib
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import skimage.data
+import torch
+from PIL import Image
+from torchvision.transforms import v2
+
+from src.errors import ConvisError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+SAMPLE_IMAGES: Mapping[str, Callable[[], np.ndarray]] = {
+    "chelsea": skimage.data.chelsea,
+    "cat": skimage.data.chelsea,
+    "coffee": skimage.data.coffee,
+    "astronaut": skimage.data.astronaut,
+    "rocket": skimage.data.rocket,
+}
+
+_HIGH_BIT_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """Read an image file as 8-bit RGB, whatever its mode, or raise ConvisError saying why not."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConvisError(f"expected an image file, got a directory: {path} (name one of its files)")
+    if not path.exists():
+        raise ConvisError(f"image file not found: {path}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()  # decode everything now, so a truncated file fails here
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ConvisError(
+            f"refusing to load {path}: {str(error).rstrip('.')}; "
+            "raise PIL.Image.MAX_IMAGE_PIXELS if you trust the file"
+        ) from error
+    except (OSError, SyntaxError, ValueError) as error:
+        message = f"not a readable image: {path} ({error}); check the file or re-save it as PNG/JPEG"
+        raise ConvisError(message) from error
+    return _to_rgb(image)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Convert a decoded image of any mode to 8-bit RGB; transparency becomes white."""
+    if image.mode in _HIGH_BIT_MODES:
+        return _rescale_to_8bit(image).convert("RGB")
+    if image.mode in _ALPHA_MODES or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _rescale_to_8bit(image: Image.Image) -> Image.Image:
+    """Map a single-channel 16/32-bit integer or float image onto 0..255 by its full scale."""
+    scaled = np.asarray(image, dtype=np.float64) * (255.0 / _full_scale(image))
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
+
+
+def _full_scale(image: Image.Image) -> float:
+    """The value meaning white: 1.0 for float images, else the largest value of the file's bit depth."""
+    if image.mode == "F":
+        return 1.0
+    tags = getattr(image, "tag_v2", {})  # TIFF stores its bit depth; PNG and PGM arrive as 16-bit
+    bits = tags.get(258, (16,))[0]
+    signed = tags.get(339, (1,))[0] == 2
+    return float(2 ** (bits - signed) - 1)
+
+
+def sample_image(name: str) -> Image.Image:
+    """One of the pictures scikit-image bundles (see SAMPLE_IMAGES), as RGB."""
+    if name not in SAMPLE_IMAGES:
+        close = difflib.get_close_matches(str(name), SAMPLE_IMAGES, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConvisError(f"unknown sample image {name!r}: valid names are {', '.join(SAMPLE_IMAGES)}{hint}")
+    return Image.fromarray(SAMPLE_IMAGES[name]()).convert("RGB")
+
+
+def image_transform(
+    image_size: int, mean: Sequence[float], std: Sequence[float]
+) -> Callable[[Image.Image], torch.Tensor]:
+    """Resize the shorter side, centre-crop to a square, scale to [0, 1] and normalise: a (3, S, S) tensor."""
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size <= 0:
+        raise ConvisError(f"image_size must be a positive integer, got {image_size!r}; e.g. image_size=224")
+    return v2.Compose(
+        [
+            v2.ToImage(),
+            v2.Resize(image_size, antialias=True),
+            v2.CenterCrop(image_size),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(list(mean), list(std)),
+        ]
+    )

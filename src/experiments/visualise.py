@@ -1,0 +1,57 @@
+"""What every optimised visualisation shares: build the image, fit it, write the images."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from src.backbones import Backbone
+from src.errors import ConvisError
+from src.experiments.setup import build_trainer
+from src.modules.callbacks import ImageLogger
+from src.modules.visualisation import Group, VisualisationModule
+from src.outputs import denormalise
+from src.priors import Prior
+
+INITS = ("noise", "zeros", "original")
+
+
+def initial_image(kind: str, shape: Sequence[int], scale: float, original: torch.Tensor | None = None) -> torch.Tensor:
+    """The start of the optimisation: noise with pixel norms ~`scale`, the zero (mean) image, or the original."""
+    if kind == "noise":
+        return torch.randn(*shape) * scale / shape[1] ** 0.5
+    if kind == "zeros":
+        return torch.zeros(*shape)
+    if kind == "original" and original is not None:
+        return original.clone()
+    raise ConvisError(f"unknown objective.init={kind!r}: choose one of {', '.join(INITS)}")
+
+
+def optimise(
+    cfg: DictConfig,
+    backbone: Backbone,
+    init: torch.Tensor,
+    groups: Sequence[Group],
+    prior: Prior,
+    captions: list[str],
+    output_dir: Path,
+) -> VisualisationModule:
+    """Fit the image, starting at `init`, for cfg.steps steps of the configured optimiser."""
+    final_steps = min(int(cfg.optimizer.final_steps), cfg.steps)
+    module = VisualisationModule(
+        param=instantiate(cfg.param, init=init),
+        groups=groups,
+        optimizer=instantiate(cfg.optimizer.optim),
+        steps=cfg.steps,
+        final_steps=final_steps,
+        final_lr_factor=cfg.optimizer.final_lr_factor,
+        constraints=prior.constraints,
+    )
+    render = lambda image: denormalise(image, backbone.mean, backbone.std)  # noqa: E731
+    trainer = build_trainer(cfg, cfg.steps, output_dir, [ImageLogger(cfg.image_every, captions, render)])
+    trainer.fit(module)
+    return module

@@ -1,0 +1,1 @@
+"""Quantitative measures of visualisations."""

@@ -1,0 +1,1 @@
+"""LightningModules: visualisation (the image is the parameter) and fine-tuning."""

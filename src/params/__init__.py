@@ -1,0 +1,1 @@
+"""Image parameterisations: what the optimiser changes, and how it renders to an image."""
