@@ -1,0 +1,38 @@
+"""Class targets given as indices or names, resolved against a model's categories."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+from src.errors import ConvisError
+
+
+def _normal(name: str) -> str:
+    return name.strip().lower().replace("_", " ")
+
+
+def resolve_target(target: int | str, categories: Sequence[str]) -> int:
+    """A class index from an index, a numeric string, or a class name (case and _/space insensitive)."""
+    if isinstance(target, bool):
+        raise ConvisError(f"target={target!r} is not a class: give an index or a class name")
+    if isinstance(target, int) or (isinstance(target, str) and target.strip().lstrip("-").isdigit()):
+        index = int(target)
+        if not 0 <= index < len(categories):
+            raise ConvisError(f"target={index} is out of range: this model has classes 0 to {len(categories) - 1}")
+        return index
+    lookup = {_normal(name): i for i, name in enumerate(categories)}
+    if _normal(str(target)) in lookup:
+        return lookup[_normal(str(target))]
+    close = difflib.get_close_matches(_normal(str(target)), list(lookup), n=5, cutoff=0.5)
+    hint = f"; closest: {', '.join(categories[lookup[c]] for c in close)}" if close else ""
+    raise ConvisError(f"unknown class name target={target!r}{hint} (or give a class index 0-{len(categories) - 1})")
+
+
+def resolve_targets(targets: int | str | Sequence[int | str] | None, categories: Sequence[str]) -> list[int]:
+    """One class index per requested target; a single value gives a list of one."""
+    if targets is None:
+        return []
+    if isinstance(targets, (int, str)):
+        targets = [targets]
+    return [resolve_target(t, categories) for t in targets]

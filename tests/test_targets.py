@@ -1,0 +1,25 @@
+"""Targets by index or by name, and the errors for bad ones."""
+
+import pytest
+
+from src.errors import ConvisError
+from src.targets import resolve_targets
+
+CATEGORIES = ["tench", "goldfish", "tabby", "tiger cat", "golden retriever"]
+
+
+def test_indices_names_and_lists():
+    assert resolve_targets("tabby", CATEGORIES) == [2]
+    assert resolve_targets(["Golden_Retriever", 1, "0"], CATEGORIES) == [4, 1, 0]
+    assert resolve_targets(None, CATEGORIES) == []
+
+
+def test_unknown_name_suggests_the_closest():
+    with pytest.raises(ConvisError, match=r"unknown class name target='tabbby'; closest: tabby"):
+        resolve_targets("tabbby", CATEGORIES)
+
+
+@pytest.mark.parametrize("bad", [5, -1, "17"])
+def test_index_out_of_range(bad):
+    with pytest.raises(ConvisError, match=r"out of range: this model has classes 0 to 4"):
+        resolve_targets(bad, CATEGORIES)
