@@ -52,6 +52,7 @@ class Backbone:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     categories: list[str]
+    channels_last: bool = False
 
     def path(self, layer: str) -> str:
         """The module path of a Keras-style layer name or of a module path itself."""
@@ -70,7 +71,7 @@ class Backbone:
 
     def extractor(self, layers: Sequence[str]) -> FeatureExtractor:
         """The network cut after the deepest of `layers`, returning each of them."""
-        return FeatureExtractor(self.net, {layer: self.path(layer) for layer in layers})
+        return FeatureExtractor(self.net, {layer: self.path(layer) for layer in layers}, self.channels_last)
 
 
 def _frozen(net: nn.Module) -> nn.Module:
@@ -80,7 +81,9 @@ def _frozen(net: nn.Module) -> nn.Module:
     return net.eval().requires_grad_(False)
 
 
-def build_backbone(arch: str, weights: str | None = "IMAGENET1K_V1", seed: int = 0) -> Backbone:
+def build_backbone(
+    arch: str, weights: str | None = "IMAGENET1K_V1", seed: int = 0, channels_last: bool = True
+) -> Backbone:
     """Build torchvision's `arch` with pretrained, random (seeded) or file weights, frozen."""
     if arch not in ARCHS:
         raise ConvisError(f"unknown backbone {arch!r}: choose one of {', '.join(ARCHS)}")
@@ -103,4 +106,5 @@ def build_backbone(arch: str, weights: str | None = "IMAGENET1K_V1", seed: int =
         mean=tuple(preprocess.mean),
         std=tuple(preprocess.std),
         categories=list(meta.meta["categories"]),
+        channels_last=channels_last,
     )

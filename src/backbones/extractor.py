@@ -44,13 +44,17 @@ class FeatureExtractor(nn.Module):
     """Runs `net` only as far as the deepest requested layer; forward returns {layer: activation}.
 
     The network stays frozen and in eval mode even when Lightning calls `.train()`.
+    With `channels_last`, weights and input use the NHWC layout (faster convolutions on
+    CPUs with oneDNN and on tensor-core GPUs; the numbers are the same).
     """
 
-    def __init__(self, net: nn.Module, paths: Mapping[str, str]) -> None:
+    def __init__(self, net: nn.Module, paths: Mapping[str, str], channels_last: bool = False) -> None:
         super().__init__()
         self.paths = dict(paths)
         last = deepest(net, self.paths.values())
         self.net = cut_after(net, last.split(".") if last else [])
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.net.to(memory_format=self.memory_format)
         self._acts: dict[str, torch.Tensor] = {}
         for name, path in self.paths.items():
             self.net.get_submodule(path).register_forward_hook(self._keeper(name))
@@ -68,6 +72,6 @@ class FeatureExtractor(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         self._acts = {}
-        self.net(x)
+        self.net(x.contiguous(memory_format=self.memory_format))
         acts, self._acts = self._acts, {}
         return acts
