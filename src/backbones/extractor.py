@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping
 import torch
 from torch import nn
 
+from src.errors import ConvisError
+
 
 def position(net: nn.Module, path: str) -> tuple[float, ...]:
     """Where a module path runs in a chain; a container sorts after everything inside it."""
@@ -62,6 +64,16 @@ class FeatureExtractor(nn.Module):
 
     def _keeper(self, name: str):
         def keep(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+            if name in self._acts:
+                raise ConvisError(
+                    f"layer {name!r} ({self.paths[name]}) runs more than once in a forward pass (a reused module), "
+                    "so its activation is ambiguous: name a module that runs once (python scripts/layers.py lists them)"
+                )
+            if not isinstance(output, torch.Tensor):
+                raise ConvisError(
+                    f"layer {name!r} ({self.paths[name]}) outputs a {type(output).__name__}, not a tensor: "
+                    "name a module whose output is a tensor"
+                )
             self._acts[name] = output
 
         return keep

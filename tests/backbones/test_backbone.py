@@ -163,3 +163,22 @@ def test_pretrained_weights_offline_name_the_three_ways_out(monkeypatch, tmp_pat
 def test_unknown_weights_name():
     with pytest.raises(ConvisError, match=r"unknown backbone.weights='IMAGENET9'.*IMAGENET1K_V1"):
         build_backbone("vgg16", "IMAGENET9")
+
+
+class Reuse(nn.Module):
+    """A module applied twice in one forward pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(torch.relu(self.conv(x)))
+
+
+def test_reused_module_is_refused_not_silently_wrong():
+    from src.backbones import FeatureExtractor
+
+    extractor = FeatureExtractor(Reuse(), {"conv": "conv"})
+    with pytest.raises(ConvisError, match=r"layer 'conv' \(conv\) runs more than once"):
+        extractor(torch.randn(1, 3, 8, 8))

@@ -1,0 +1,319 @@
+"""Steps per second of convis against a naive PyTorch loop and Lucent, side by side, one process.
+
+    python scripts/bench.py                     # CPU: VGG16 + MobileNetV2, 128 and 224 px
+    python scripts/bench.py --device cuda       # adds bf16 autocast and torch.compile variants
+    python scripts/bench.py --archs vgg16 --sizes 224 --steps 10 --out bench.json
+
+Every approach optimises the same image objective with Adam from the same start for the same
+steps: (a) convis's VisualisationModule under a Lightning Trainer (frozen network cut after the
+layer), (b) a naive loop (whole torchvision model, weight gradients on), (c) Lucent's render_vis
+(pip install ".[bench]"), pixel parameterisation and no transforms for all. Achieved GFLOP/s is
+convis's counted forward+backward FLOPs per second, as a fraction of this machine's measured
+3x3-convolution throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+import lightning as L
+import torch
+import torchvision
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from src.backbones import Backbone, build_backbone  # noqa: E402
+from src.modules.visualisation import Group, VisualisationModule  # noqa: E402
+from src.objectives import Objective, term  # noqa: E402
+from src.objectives.inversion import feature_match  # noqa: E402
+from src.params.pixel import PixelImage  # noqa: E402
+
+# (case name, layer per arch, objective kind)
+CASES = {
+    "channel": {"vgg16": "block5_conv3", "mobilenet_v2": "block_16_project_BN"},
+    "inversion_shallow": {"vgg16": "block3_conv1", "mobilenet_v2": "block_2_add"},
+    "inversion_deep": {"vgg16": "block5_conv3", "mobilenet_v2": "out_relu"},
+    "class_score": {"vgg16": "logits", "mobilenet_v2": "logits"},
+}
+CHANNEL, TARGET = 7, 281
+
+
+@dataclass
+class Row:
+    arch: str
+    size: int
+    case: str
+    layer: str
+    approach: str
+    steps_per_s: float
+    extra_mib: float
+    gflops_per_step: float | None = None
+
+
+def _status_mib(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def reset_peak(device: str) -> float:
+    """Start a new peak-memory window; returns the memory in use now (MiB)."""
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        return torch.cuda.memory_allocated() / 2**20
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # resets the RSS high-water mark (Linux)
+    except OSError:
+        pass
+    return _status_mib("VmRSS")
+
+
+def peak_mib(device: str, baseline: float) -> float:
+    """Memory the work since reset_peak added at its peak (GPU allocator or process RSS), MiB."""
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20 - baseline
+    return _status_mib("VmHWM") - baseline
+
+
+def user_run_peak_mib(arch: str, layer: str, size: int, steps: int = 5) -> float:
+    """Peak RSS of a whole `python run.py` inversion in a fresh process (what a user's run costs), MiB."""
+    import os
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as out:
+        child = subprocess.Popen(
+            [sys.executable, "run.py", f"backbone={arch}", "backbone.weights=null", f"layer={layer}",
+             f"image_size={size}", f"steps={steps}", "logger=none", f"hydra.run.dir={out}"],
+            cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise RuntimeError(f"run.py inversion for {arch} {layer} failed with exit status {child.returncode}")
+    return usage.ru_maxrss / 1024
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def objective_for(case: str, layer: str, backbone: Backbone, target_image: torch.Tensor) -> Objective:
+    """The shared objective of a case, as a convis Objective (one loss per image)."""
+    if case == "channel":
+        return term("channel", lambda acts: -acts[layer][:, CHANNEL].flatten(1).mean(1), (layer,))
+    if case == "class_score":
+        return term("logit", lambda acts: -acts[layer][:, TARGET], (layer,))
+    with torch.no_grad():
+        phi0 = backbone.extractor([layer])(target_image)[layer]
+    return feature_match(layer, phi0, weight=100.0)
+
+
+class StepTimer(L.Callback):
+    """Wall time of the steps after `warmup`."""
+
+    def __init__(self, warmup: int, device: str) -> None:
+        self.warmup, self.device, self.start, self.end = warmup, device, 0.0, 0.0
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        if batch_idx == self.warmup:
+            sync(self.device)
+            self.start = time.perf_counter()
+
+    def on_train_end(self, trainer, module) -> None:
+        sync(self.device)
+        self.end = time.perf_counter()
+
+
+def run_convis(backbone, case, layer, x0, steps, warmup, device, precision="32-true", compile_net=False) -> tuple[float, float]:
+    """convis's own path: VisualisationModule under a Trainer. Returns (steps/s, GFLOP per step)."""
+    extractor = backbone.extractor([layer])
+    objective = objective_for(case, layer, backbone, x0)
+    net = torch.compile(extractor) if compile_net else extractor
+    group = Group(layer, slice(0, 1), net, objective)
+    module = VisualisationModule(PixelImage(torch.randn_like(x0) * 0.5), [group], partial(torch.optim.Adam, lr=0.05), steps + warmup)
+    timer = StepTimer(warmup, device)
+    trainer = L.Trainer(
+        accelerator=device, devices=1, max_steps=steps + warmup, precision=precision, logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[timer],
+    )
+    trainer.fit(module)
+    with FlopCounterMode(display=False) as counter:
+        image = module.param().detach().requires_grad_()
+        objective({**extractor(image)}).sum().backward()
+    return steps / (timer.end - timer.start), counter.get_total_flops() / 1e9
+
+
+def run_naive(arch, case, layer_path, x0, steps, warmup, device) -> float:
+    """The whole model, weights requiring grad, the layer read by a hook."""
+    model = torchvision.models.get_model(arch, weights=None).to(device).eval()
+    seen: dict[str, torch.Tensor] = {}
+    module = model if layer_path == "" else model.get_submodule(layer_path)
+    module.register_forward_hook(lambda m, i, o: seen.__setitem__("a", o))
+    with torch.no_grad():
+        model(x0)
+        phi0 = seen["a"].clone()
+    image = (torch.randn_like(x0) * 0.5).requires_grad_()
+    optimizer = torch.optim.Adam([image], lr=0.05)
+    loss_of: Callable[[torch.Tensor], torch.Tensor] = {
+        "channel": lambda a: -a[:, CHANNEL].mean(),
+        "class_score": lambda a: -a[:, TARGET].sum(),
+    }.get(case, lambda a: 100 * (a - phi0).square().sum() / phi0.square().sum())
+    for step in range(steps + warmup):
+        if step == warmup:
+            sync(device)
+            start = time.perf_counter()
+        optimizer.zero_grad()
+        model(image)
+        loss_of(seen["a"]).backward()
+        optimizer.step()
+    sync(device)
+    return steps / (time.perf_counter() - start)
+
+
+def run_lucent(arch, case, layer_path, x0, size, steps, device) -> float | None:
+    """Lucent's render_vis on the same objective, pixel parameterisation, no transforms."""
+    try:
+        from lucent.optvis import objectives, param, render
+    except ImportError:
+        return None
+    model = torchvision.models.get_model(arch, weights=None).to(device).eval()
+    name = layer_path.replace(".", "_")
+    if case == "channel":
+        objective = objectives.channel(name, CHANNEL)
+    elif case == "class_score":
+        objective = objectives.Objective(lambda T: -T(name)[:, TARGET].sum())
+    else:
+        seen = {}
+        model.get_submodule(layer_path).register_forward_hook(lambda m, i, o: seen.__setitem__("a", o))
+        with torch.no_grad():
+            model(x0)
+        phi0 = seen["a"].clone()
+        objective = objectives.Objective(lambda T: 100 * (T(name) - phi0).square().sum() / phi0.square().sum())
+    kwargs = dict(
+        param_f=lambda: param.image(size, fft=False, decorrelate=False), transforms=[], preprocess=False,
+        optimizer=lambda params: torch.optim.Adam(params, lr=0.05), verbose=False, progress=False, show_image=False,
+        fixed_image_size=size,
+    )
+    render.render_vis(model, objective, thresholds=(2,), **kwargs)  # warm-up
+    sync(device)
+    start = time.perf_counter()
+    render.render_vis(model, objective, thresholds=(steps,), **kwargs)
+    sync(device)
+    return steps / (time.perf_counter() - start)
+
+
+def conv_throughput(device: str, repeats: int = 20) -> float:
+    """GFLOP/s of a 3x3 convolution (256 -> 256 channels, 56 x 56, NHWC): the machine's practical ceiling."""
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1).to(device).requires_grad_(False).to(memory_format=torch.channels_last)
+    x = torch.randn(1, 256, 56, 56, device=device).contiguous(memory_format=torch.channels_last)
+    flops = 2 * 256 * 256 * 9 * 56 * 56
+    best = float("inf")
+    with torch.no_grad():
+        for _ in range(repeats):
+            sync(device)
+            start = time.perf_counter()
+            conv(x)
+            sync(device)
+            best = min(best, time.perf_counter() - start)
+    return flops / best / 1e9
+
+
+def bench(args: argparse.Namespace) -> dict:
+    device = args.device
+    peak = conv_throughput(device)
+    print(f"3x3 convolution throughput on {device}: {peak:.1f} GFLOP/s", flush=True)
+    rows: list[Row] = []
+
+    def record(row: Row) -> None:
+        rows.append(row)
+        share = f"  {row.gflops_per_step * row.steps_per_s / peak:5.0%} of conv peak" if row.gflops_per_step else ""
+        print(f"{row.arch:>12} {row.size:>4} {row.case:>17} {row.approach:>14} {row.steps_per_s:8.2f} steps/s "
+              f"{row.extra_mib:+8.0f} MiB{share}", flush=True)
+
+    for arch in args.archs:
+        backbone = build_backbone(arch, weights=None, seed=0)
+        backbone.net.to(device)
+        for size in args.sizes:
+            x0 = torch.randn(1, 3, size, size, device=device)
+            for case in args.cases:
+                layer = CASES[case][arch]
+                path = backbone.path(layer)
+                variants = [("convis", {})]
+                if device == "cuda":
+                    variants += [("convis+bf16", {"precision": "bf16-mixed"}), ("convis+compile", {"compile_net": True})]
+                for approach, extra in variants:
+                    base = reset_peak(device)
+                    rate, gflops = run_convis(backbone, case, layer, x0, args.steps, args.warmup, device, **extra)
+                    record(Row(arch, size, case, layer, approach, rate, peak_mib(device, base), gflops))
+                base = reset_peak(device)
+                rate = run_naive(arch, case, path, x0, args.steps, args.warmup, device)
+                record(Row(arch, size, case, layer, "naive", rate, peak_mib(device, base)))
+                base = reset_peak(device)
+                rate = run_lucent(arch, case, path, x0, size, args.steps, device)
+                if rate is not None:
+                    record(Row(arch, size, case, layer, "lucent", rate, peak_mib(device, base)))
+    memory = {f"{a} {CASES['inversion_deep'][a]} {s}px": user_run_peak_mib(a, CASES["inversion_deep"][a], s)
+              for a in args.archs for s in args.sizes} if device == "cpu" else {}
+    for what, mib in memory.items():
+        print(f"peak RSS of a whole run.py inversion, {what}: {mib:.0f} MiB")
+    return {
+        "device": device,
+        "run_peak_rss_mib": memory,
+        "machine": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "conv_gflops": peak,
+        "rows": [asdict(r) for r in rows],
+        "ratios": ratios(rows),
+    }
+
+
+def ratios(rows: list[Row]) -> list[dict]:
+    """convis's steps/s over the naive loop's and Lucent's, per arch, size and case."""
+    out = []
+    key = lambda r: (r.arch, r.size, r.case)  # noqa: E731
+    by = {(key(r), r.approach): r.steps_per_s for r in rows}
+    for k in dict.fromkeys(key(r) for r in rows):
+        convis = by[(k, "convis")]
+        out.append({
+            "arch": k[0], "size": k[1], "case": k[2],
+            "vs_naive": convis / by[(k, "naive")],
+            "vs_lucent": convis / by[(k, "lucent")] if (k, "lucent") in by else None,
+        })
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--archs", nargs="+", default=["vgg16", "mobilenet_v2"], choices=["vgg16", "mobilenet_v2"])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[128, 224])
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--out", default="bench.json")
+    args = parser.parse_args(argv)
+    result = bench(args)
+    print("\nconvis speed-up   arch  size  case: vs naive, vs Lucent")
+    for r in result["ratios"]:
+        lucent = f"{r['vs_lucent']:.2f}x" if r["vs_lucent"] else "n/a"
+        print(f"  {r['arch']:>12} {r['size']:>4} {r['case']:>17}: {r['vs_naive']:.2f}x, {lucent}")
+    Path(args.out).write_text(json.dumps(result, indent=2))
+    print(f"written: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
