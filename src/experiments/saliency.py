@@ -1,0 +1,169 @@
+"""Image-specific saliency (Simonyan et al. and the methods beside it), its localisation and its quality."""
+
+from __future__ import annotations
+
+import copy
+from functools import partial
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from matplotlib.figure import Figure
+from omegaconf import DictConfig, OmegaConf, open_dict
+from torch import nn
+
+from src.attribution import Settings, build_method, check_method
+from src.backbones import Backbone
+from src.backbones.extractor import deepest
+from src.backbones.probe import probe
+from src.errors import ConvisError
+from src.experiments.setup import build_trainer, positive
+from src.metrics.saliency import randomisable_layers
+from src.modules.saliency import SaliencyModule, SaliencyWriter, collate
+from src.outputs import write_json
+from src.targets import resolve_targets
+
+POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+
+
+def gradcam_layer(backbone: Backbone, layer: str | None, image_size: int) -> str:
+    """The configured layer's module path, else the deepest named layer with a spatial output that is no pool
+
+    (block5_conv3 on VGG16, out_relu on MobileNetV2: the last convolutional features, as Grad-CAM uses).
+    """
+    if layer:
+        return backbone.path(layer)
+    spatial = [
+        info.path
+        for info in probe(backbone.net, backbone.names, image_size)
+        if len(info.shape) == 3 and not isinstance(backbone.net.get_submodule(info.path), POOLS)
+    ]
+    return deepest(backbone.net, spatial)
+
+
+def single_target(target: object, categories: list[str]) -> int | None:
+    """The one class every map is for, or None for each image's predicted class."""
+    targets = resolve_targets(target, categories)
+    if len(targets) > 1:
+        raise ConvisError(
+            f"target={target}: saliency takes one class for every image, "
+            "or target=null for each image's predicted class"
+        )
+    return targets[0] if targets else None
+
+
+def measured_depths(layers: list[str], depths: int | None) -> list[str]:
+    """The layers after which the sanity check measures: all, or `depths` evenly spaced ones (first and last kept)."""
+    if depths is None or depths >= len(layers):
+        return layers
+    positive({"objective.sanity_depths": depths}, "objective.sanity_depths")
+    return [layers[i] for i in sorted(set(np.linspace(0, len(layers) - 1, depths).round().astype(int)))]
+
+
+def build_module(cfg: DictConfig, backbone: Backbone) -> SaliencyModule:
+    """The predict module of the configured method, target, localisation, evaluation and sanity check."""
+    objective = cfg.objective
+    settings = Settings(
+        mean=backbone.mean,
+        std=backbone.std,
+        steps=cfg.steps,
+        samples=objective.samples,
+        noise_level=objective.noise_level,
+        samples_per_pass=objective.samples_per_pass,
+        layer=gradcam_layer(backbone, objective.gradcam_layer, cfg.image_size) if cfg.method == "gradcam" else "",
+    )
+    layers = randomisable_layers(backbone.net) if objective.sanity_check else []
+    return SaliencyModule(
+        net=backbone.net,
+        build=partial(build_method, cfg.method, settings=settings),
+        mean=backbone.mean,
+        std=backbone.std,
+        localiser=instantiate(objective.localisation),
+        target=single_target(cfg.target, backbone.categories),
+        evaluation=instantiate(objective.evaluation, seed=cfg.seed),
+        sanity_layers=layers,
+        sanity_measured=measured_depths(layers, objective.sanity_depths),
+        seed=cfg.seed,
+    )
+
+
+def with_gradients(cfg: DictConfig) -> DictConfig:
+    """A copy of `cfg` whose Trainer predicts outside inference mode: Captum needs autograd."""
+    copied = copy.deepcopy(cfg)
+    with open_dict(copied):
+        copied.trainer.inference_mode = False
+    return copied
+
+
+def run(cfg: DictConfig, output_dir: Path) -> dict:
+    """Saliency maps, GrabCut boxes and, where the dataset has boxes, their quality, for every image."""
+    check_method(cfg.method)
+    positive(cfg, "image_size", "steps")
+    nested = ("objective.batch_size", "objective.samples")
+    positive({key: OmegaConf.select(cfg, key) for key in nested}, *nested)
+    L.seed_everything(cfg.seed, verbose=False)
+    backbone: Backbone = instantiate(cfg.backbone, seed=cfg.seed)
+    module = build_module(cfg, backbone)
+    data = instantiate(cfg.dataset, image_size=cfg.image_size, mean=backbone.mean, std=backbone.std)
+    loader = torch.utils.data.DataLoader(data, batch_size=cfg.objective.batch_size, collate_fn=collate)
+    writer = SaliencyWriter(output_dir, cfg.method, backbone.mean, backbone.std, backbone.categories)
+    trainer = build_trainer(with_gradients(cfg), -1, output_dir, [writer])
+    trainer.predict(module, loader, return_predictions=False)
+    metrics = {"objective": "saliency", "backbone": backbone.arch, "method": cfg.method, "results": writer.results}
+    if summary := summarise(writer.results):
+        metrics["summary"] = summary
+    if writer.sanity:
+        metrics["sanity_check"] = sanity_rows(writer.sanity)
+        metrics["sanity_check_png"] = "images/sanity_check.png"
+        plot_sanity(metrics["sanity_check"], cfg.method, output_dir / metrics["sanity_check_png"])
+    log_run(trainer, metrics, output_dir)
+    write_json(metrics, output_dir / "metrics.json")
+    return metrics
+
+
+METRICS = ("pointing_game", "pointing_game_centre", "deletion_auc", "insertion_auc",
+           "deletion_auc_random", "insertion_auc_random", "box_iou")
+
+
+def summarise(results: list[dict]) -> dict[str, float]:
+    """Means across images of each quality metric, and the box accuracy (IoU >= 0.5)."""
+    summary = {key: float(np.mean([r[key] for r in results])) for key in METRICS if results and key in results[0]}
+    if "box_iou" in summary:
+        summary["box_accuracy"] = float(np.mean([r["box_iou"] >= 0.5 for r in results]))
+    return summary
+
+
+def sanity_rows(sanity: dict[str, list[torch.Tensor]]) -> list[dict]:
+    """Per depth of the cascading randomisation (top down), the mean and sd over images of the rank correlation."""
+    rows = []
+    for path, parts in sanity.items():
+        values = torch.cat(parts)
+        spread = float(values.std(correction=0))
+        rows.append({"randomised": path, "spearman": float(values.mean()), "spearman_std": spread})
+    return rows
+
+
+def plot_sanity(rows: list[dict], method: str, path: Path) -> None:
+    """Rank correlation with the original map against the depth randomised down to, as a PNG."""
+    figure = Figure(figsize=(max(6, 0.3 * len(rows)), 4), layout="constrained")
+    axes = figure.add_subplot()
+    means, sds = np.array([r["spearman"] for r in rows]), np.array([r["spearman_std"] for r in rows])
+    axes.errorbar(range(len(rows)), means, yerr=sds, marker="o", capsize=3, label=method)
+    axes.set_xticks(range(len(rows)), [r["randomised"] for r in rows], rotation=90, fontsize=7)
+    axes.set(xlabel="randomised from the top down to", ylabel="Spearman rank correlation")
+    axes.set_ylim(top=1.05)
+    axes.axhline(0, color="grey", linewidth=0.5)
+    axes.legend()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+
+
+def log_run(trainer: L.Trainer, metrics: dict, output_dir: Path) -> None:
+    """The summary and the sanity-check plot to the loggers (W&B)."""
+    for logger in trainer.loggers:
+        if "summary" in metrics:
+            logger.log_metrics(metrics["summary"])
+        if "sanity_check_png" in metrics and hasattr(logger, "log_image"):
+            logger.log_image("sanity_check", [str(output_dir / metrics["sanity_check_png"])])

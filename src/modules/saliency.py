@@ -1,0 +1,187 @@
+"""Saliency through Trainer.predict: no optimisation loop, one batch of images at a time.
+
+A batch is the `collate` of dataset items: dicts with "image" (3, S, S), "name", and where the
+dataset has ground truth "label", "box" ([x0, y0, x1, y1], x1 and y1 exclusive) and "mask".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
+from torch import Tensor, nn
+
+from src.attribution import SaliencyMethod
+from src.attribution.localisation import GrabCut
+from src.attribution.overlay import PREDICTED, TRUTH, box_overlay, heatmap_overlay
+from src.metrics.saliency import (
+    SaliencyEvaluation,
+    box_masks,
+    cascading_randomisation,
+    mask_boxes,
+    paired_iou,
+    spearman,
+)
+from src.outputs import denormalise, safe_name, save_image
+
+
+def collate(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A batch of dataset items: images, labels, boxes and masks stacked, names as a list.
+
+    Ground truth is kept only when every item of the batch has it.
+    """
+    batch: dict[str, Any] = {
+        "image": torch.stack([item["image"] for item in items]),
+        "name": [item["name"] for item in items],
+    }
+    for key in ("label", "box", "mask"):
+        if all(key in item for item in items):
+            batch[key] = torch.stack([torch.as_tensor(item[key]) for item in items])
+    return batch
+
+
+def ground_truth(batch: Mapping[str, Any]) -> tuple[Tensor, Tensor] | None:
+    """The objects' regions (N, H, W) bool and boxes (N, 4), from masks or boxes; None without either."""
+    height, width = batch["image"].shape[-2:]
+    if "mask" in batch:
+        masks = batch["mask"].bool()
+        return masks, batch["box"] if "box" in batch else mask_boxes(masks)
+    if "box" in batch:
+        return box_masks(batch["box"], height, width), batch["box"]
+    return None
+
+
+class SaliencyModule(L.LightningModule):
+    """Maps, GrabCut boxes and, where the batch has ground truth, their quality, per batch of images.
+
+    The network stays frozen; the sanity check randomises a copy of it.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        build: Callable[[nn.Module], SaliencyMethod],
+        mean: Sequence[float],
+        std: Sequence[float],
+        localiser: GrabCut,
+        target: int | None = None,
+        evaluation: SaliencyEvaluation | None = None,
+        sanity_layers: Sequence[str] = (),
+        sanity_measured: Sequence[str] = (),
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.build, self.method = build, build(net)
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.localiser, self.target, self.evaluation = localiser, target, evaluation
+        self.sanity_layers, self.sanity_measured, self.seed = list(sanity_layers), set(sanity_measured), seed
+
+    def probabilities(self, images: Tensor) -> Tensor:
+        """Class probabilities of the frozen network."""
+        with torch.no_grad():
+            return self.net(images).softmax(1)
+
+    def targets(self, images: Tensor) -> Tensor:
+        """The configured class for every image, else each image's predicted class."""
+        if self.target is not None:
+            return torch.full((len(images),), self.target, device=images.device)
+        return self.probabilities(images).argmax(1)
+
+    def predict_step(self, batch: Mapping[str, Any], batch_idx: int) -> dict[str, Any]:
+        images = batch["image"]
+        targets = self.targets(images)
+        maps = self.method.attribute(images, targets)
+        out: dict[str, Any] = {"targets": targets.cpu(), "maps": maps.float().cpu()}
+        out["boxes"] = self.localise(images, maps)
+        truth = ground_truth(batch)
+        if truth is not None and self.evaluation is not None:
+            regions, boxes = truth
+            metrics = self.evaluation(self.probabilities, images, maps, targets, regions)
+            metrics["box_iou"] = paired_iou(out["boxes"], boxes.cpu())
+            out["metrics"] = {key: value.cpu() for key, value in metrics.items()}
+            out["truth_boxes"] = boxes.cpu()
+        if self.sanity_layers:
+            out["sanity"] = self.sanity_check(images, targets, maps)
+        return out
+
+    def localise(self, images: Tensor, maps: Tensor) -> Tensor:
+        """(N, 4) GrabCut boxes of the maps' objects (Simonyan et al.'s localisation)."""
+        pixels = (denormalise(images, self.mean, self.std) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+        return torch.tensor([self.localiser(image, saliency) for image, saliency in zip(pixels, maps.cpu().numpy())])
+
+    def sanity_check(self, images: Tensor, targets: Tensor, maps: Tensor) -> dict[str, Tensor]:
+        """Per measured depth of the cascading randomisation, each map's rank correlation with the original."""
+        return {
+            path: spearman(self.build(model).attribute(images, targets), maps).cpu()
+            for path, model in cascading_randomisation(self.net, self.sanity_layers, self.seed)
+            if path in self.sanity_measured
+        }
+
+
+class SaliencyWriter(BasePredictionWriter):
+    """Writes each batch's maps (.npy), heatmap and box overlays (PNG), logs them, and keeps the results."""
+
+    def __init__(
+        self, output_dir: Path, method: str, mean: Sequence[float], std: Sequence[float], categories: Sequence[str]
+    ) -> None:
+        super().__init__(write_interval="batch")
+        self.output_dir, self.method = Path(output_dir), method
+        self.mean, self.std, self.categories = tuple(mean), tuple(std), list(categories)
+        self.results: list[dict[str, Any]] = []
+        self.sanity: dict[str, list[Tensor]] = {}
+
+    def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: dict[str, Any],
+                           batch_indices: Sequence[int] | None, batch: Mapping[str, Any], batch_idx: int,
+                           dataloader_idx: int = 0) -> None:
+        shown = denormalise(batch["image"].detach().cpu(), self.mean, self.std)
+        heat, boxed = [], []
+        for i, name in enumerate(batch["name"]):
+            result = self.write_map(name, prediction, i)
+            heat.append(heatmap_overlay(shown[i], prediction["maps"][i]))
+            boxed.append(box_overlay(shown[i], *self.boxes(prediction, i)))
+            save_image(heat[-1], self.output_dir / result["png"])
+            save_image(boxed[-1], self.output_dir / result["box_png"])
+            self.results.append(result)
+        for path, correlations in prediction.get("sanity", {}).items():
+            self.sanity.setdefault(path, []).append(correlations)
+        captions = [f"{name}: {self.categories[int(t)]}" for name, t in zip(batch["name"], prediction["targets"])]
+        for logger in trainer.loggers:
+            if hasattr(logger, "log_image"):
+                logger.log_image("saliency", heat, caption=captions)
+                logger.log_image("localisation", boxed, caption=captions)
+
+    @staticmethod
+    def boxes(prediction: Mapping[str, Any], i: int) -> tuple[list[list[int]], list[str]]:
+        """The true box where known, then the GrabCut box (drawn on top), with their colours."""
+        boxes, colours = [], []
+        if "truth_boxes" in prediction:
+            boxes.append(prediction["truth_boxes"][i].tolist())
+            colours.append(TRUTH)
+        return [*boxes, prediction["boxes"][i].tolist()], [*colours, PREDICTED]
+
+    def write_map(self, name: str, prediction: Mapping[str, Any], i: int) -> dict[str, Any]:
+        """Save one image's map as .npy; its metrics.json entry."""
+        stem = safe_name(name)
+        target = int(prediction["targets"][i])
+        map_path = self.output_dir / "maps" / f"{stem}.npy"
+        map_path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(map_path, prediction["maps"][i].numpy().astype(np.float32))
+        result: dict[str, Any] = {
+            "image": name,
+            "target": self.categories[target],
+            "target_index": target,
+            "map": f"maps/{stem}.npy",
+            "png": f"images/{stem}_{self.method}.png",
+            "box_png": f"images/{stem}_{self.method}_box.png",
+            "box": prediction["boxes"][i].tolist(),
+        }
+        for key, values in prediction.get("metrics", {}).items():
+            value = values[i].item()
+            result[key] = bool(value) if values.dtype == torch.bool else float(value)
+        return result
