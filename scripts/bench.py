@@ -138,6 +138,7 @@ class StepTimer(L.Callback):
 
 def run_convis(backbone, case, layer, x0, steps, warmup, device, precision="32-true", compile_net=False) -> tuple[float, float]:
     """convis's own path: VisualisationModule under a Trainer. Returns (steps/s, GFLOP per step)."""
+    backbone.net.to(device)  # Trainer.fit hands the module back on the CPU when it ends
     extractor = backbone.extractor([layer])
     objective = objective_for(case, layer, backbone, x0)
     net = torch.compile(extractor) if compile_net else extractor
@@ -149,6 +150,7 @@ def run_convis(backbone, case, layer, x0, steps, warmup, device, precision="32-t
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[timer],
     )
     trainer.fit(module)
+    module.to(device)
     with FlopCounterMode(display=False) as counter:
         image = module.param().detach().requires_grad_()
         objective({**extractor(image)}).sum().backward()

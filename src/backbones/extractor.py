@@ -58,12 +58,15 @@ class FeatureExtractor(nn.Module):
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
         self._acts: dict[str, torch.Tensor] = {}
+        self._recording = False
         for name, path in self.paths.items():
             self.net.get_submodule(path).register_forward_hook(self._keeper(name))
         self.train(False)
 
     def _keeper(self, name: str):
         def keep(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+            if not self._recording:  # the module is shared with other extractors of the same network
+                return
             if name in self._acts:
                 raise ConvisError(
                     f"layer {name!r} ({self.paths[name]}) runs more than once in a forward pass (a reused module), "
@@ -83,7 +86,10 @@ class FeatureExtractor(nn.Module):
         return super().train(False)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        self._acts = {}
-        self.net(x.contiguous(memory_format=self.memory_format))
+        self._acts, self._recording = {}, True
+        try:
+            self.net(x.contiguous(memory_format=self.memory_format))
+        finally:
+            self._recording = False
         acts, self._acts = self._acts, {}
         return acts

@@ -15,4 +15,4 @@ def normalized_error(phi: torch.Tensor, phi0: torch.Tensor) -> torch.Tensor:
 def feature_match(layer: str, target: torch.Tensor, weight: float = 1.0) -> Objective:
     """C times the normalised error between the activations at `layer` and `target` (Phi0)."""
     target = target.detach()
-    return weight * term("feature", lambda acts: normalized_error(acts[layer], target), (layer,))
+    return weight * term("feature", lambda acts: normalized_error(acts[layer], target.to(acts[layer].device)), (layer,))
