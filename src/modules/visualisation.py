@@ -72,6 +72,14 @@ class VisualisationModule(L.LightningModule):
         schedule = LambdaLR(optimizer, lambda step: 1.0 if step < boundary else self.final_lr_factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Leave the frozen network out of checkpoints: a resumed run rebuilds it from its config."""
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("extractors.")}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Fill the network back in from the rebuilt one, so the strict state-dict load still checks the image."""
+        checkpoint["state_dict"].update({f"extractors.{k}": v for k, v in self.extractors.state_dict().items()})
+
     def train_dataloader(self) -> torch.utils.data.DataLoader:
         return torch.utils.data.DataLoader(StepDataset(self.steps), batch_size=None)
 
@@ -99,7 +107,7 @@ class VisualisationModule(L.LightningModule):
         self.manual_backward(image, leaf.grad)
         optimizer.step()
         schedule.step()
-        self.param.constrain(self.constraints)
+        self.param.constrain(self.constraints, self.global_step - 1)  # the index of the step just taken
         self.log_dict(logs, on_step=True, on_epoch=False)
         self.log("loss", sum(logs[f"{g.tag}/loss"] for g in self.groups), prog_bar=True, on_step=True, on_epoch=False)
 

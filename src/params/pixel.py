@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
@@ -11,9 +11,13 @@ from src.priors.prior import Constraint
 
 
 class PixelImage(nn.Module):
-    """A batch of images in the network's normalised input space, optimised directly."""
+    """A batch of images in the network's normalised input space, optimised directly.
 
-    def __init__(self, init: torch.Tensor) -> None:
+    Every parameterisation is built from (init, mean, std); pixels already live in the
+    normalised space, so they need no mean and std.
+    """
+
+    def __init__(self, init: torch.Tensor, mean: Sequence[float] = (), std: Sequence[float] = ()) -> None:
         super().__init__()
         self.image = nn.Parameter(init.detach().clone())
 
@@ -21,7 +25,7 @@ class PixelImage(nn.Module):
         return self.image
 
     @torch.no_grad()
-    def constrain(self, constraints: Iterable[Constraint]) -> None:
-        """Apply in-place pixel constraints (e.g. the norm bound) after a step."""
+    def constrain(self, constraints: Iterable[Constraint], step: int = 0) -> None:
+        """Apply in-place pixel constraints (e.g. the norm bound) after step number `step` (from 0)."""
         for constraint in constraints:
-            constraint(self.image)
+            constraint(self.image, step)

@@ -14,6 +14,6 @@ class PixelNormBound:
         self.bound = bound
 
     @torch.no_grad()
-    def __call__(self, image: torch.Tensor) -> None:
+    def __call__(self, image: torch.Tensor, step: int = 0) -> None:
         norms = image.norm(dim=1, keepdim=True)
         image.mul_((self.bound / norms.clamp_min(1e-12)).clamp(max=1.0))
