@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	WANDB_MODE=$${WANDB_MODE:-offline} $(PY) run.py experiment=demo hydra.run.dir=outputs/demo
-	@echo "demo outputs: outputs/demo (images/, metrics.json, wandb/)"
+	rm -rf outputs/demo
+	WANDB_MODE=$${WANDB_MODE:-offline} $(PY) run.py experiment=seed_table_quick hydra.run.dir=outputs/demo
+	$(PY) scripts/report.py outputs/demo
+	@echo "demo: the 3x3 table of random-init VGG16 inversions; open outputs/demo/report.html in a browser"
 
 test: $(STAMP)
 	WANDB_MODE=disabled $(PY) -m pytest -q

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from src.backbones import Backbone
 from src.errors import ConvisError
 from src.experiments.setup import build_trainer
-from src.modules.callbacks import ImageLogger
+from src.modules.callbacks import HISTORY, ImageLogger, LossHistory, checkpointing, last_checkpoint
 from src.modules.visualisation import Group, VisualisationModule
 from src.outputs import denormalise
 from src.priors import Prior
@@ -40,10 +40,14 @@ def optimise(
     captions: list[str],
     output_dir: Path,
 ) -> VisualisationModule:
-    """Fit the image, starting at `init`, for cfg.steps steps of the configured optimiser."""
+    """Fit the image, starting at `init`, for cfg.steps steps of the configured optimiser.
+
+    Saves a checkpoint every cfg.checkpoint_every steps; with cfg.resume set, continues from that
+    directory's last checkpoint and ends where the uninterrupted run would.
+    """
     final_steps = min(int(cfg.optimizer.final_steps), cfg.steps)
     module = VisualisationModule(
-        param=instantiate(cfg.param, init=init),
+        param=instantiate(cfg.param, init=init, mean=backbone.mean, std=backbone.std),
         groups=groups,
         optimizer=instantiate(cfg.optimizer.optim),
         steps=cfg.steps,
@@ -52,6 +56,9 @@ def optimise(
         constraints=prior.constraints,
     )
     render = lambda image: denormalise(image, backbone.mean, backbone.std)  # noqa: E731
-    trainer = build_trainer(cfg, cfg.steps, output_dir, [ImageLogger(cfg.image_every, captions, render)])
-    trainer.fit(module)
+    saving = checkpointing(output_dir, cfg.checkpoint_every)
+    callbacks = [ImageLogger(cfg.image_every, captions, render), LossHistory(output_dir / HISTORY), *saving]
+    trainer_cfg = OmegaConf.merge(cfg, {"trainer": {"enable_checkpointing": bool(saving)}})
+    trainer = build_trainer(trainer_cfg, cfg.steps, output_dir, callbacks)
+    trainer.fit(module, ckpt_path=last_checkpoint(cfg.resume) if cfg.resume else None)
     return module

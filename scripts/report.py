@@ -1,0 +1,32 @@
+"""Turn a run or sweep directory into report.html (self-contained) and report.md.
+
+    python scripts/report.py outputs/DATE/TIME
+    python scripts/report.py multirun/DATE/TIME --columns 3
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from src.errors import ConvisError  # noqa: E402
+from src.reporting.report import write  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("directory", type=Path, help="a run directory or a multirun sweep directory")
+    parser.add_argument("--columns", type=int, default=None, help="wrap a grid of one swept key after N pictures")
+    args = parser.parse_args(argv)
+    try:
+        html, markdown = write(args.directory, args.columns)
+    except ConvisError as err:
+        print(f"convis: error: {err}", file=sys.stderr)
+        return 2
+    print(f"report: {html}\nmarkdown: {markdown}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""The image grid of a report, laid out by what varies between the pictures.
+
+Every picture (a result with a `png`) is labelled by the overrides that vary between the runs
+and by its result's own keys (image, layer, target, method...). The labels that vary lay the
+grid out: the picture's subject (image or target) down the rows when it varies, the other
+varying labels across the columns; a single varying label (or a table that would be mostly
+empty, as Optuna trials make) runs along one row, wrapped after `columns` pictures when that
+is set (the 3 x 3 VGG table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from src.reporting.runs import Run
+
+ROW_KEYS = ("image", "target")
+
+
+@dataclass
+class Cell:
+    """One picture: its run, its labels, its PNG and the result it belongs to."""
+
+    run: Run
+    labels: dict[str, str]
+    png: Path
+    result: dict[str, Any]
+
+
+@dataclass
+class Grid:
+    """Rows of cells (None where a combination is missing) with their row and column headers."""
+
+    corner: str = ""
+    columns: list[str] = field(default_factory=list)
+    rows: list[tuple[str, list[Cell | None]]] = field(default_factory=list)
+    captions: dict[int, str] = field(default_factory=dict)  # under each picture (by id) when rows wrap
+
+    @property
+    def row_headers(self) -> bool:
+        return any(header for header, _ in self.rows)
+
+    def caption_of(self, cell: Cell) -> str:
+        return self.captions.get(id(cell), "")
+
+
+def is_label(value: object) -> bool:
+    """Result values that name what a picture shows (strings, class indices), not what it scored."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def swept(runs: Sequence[Run]) -> list[str]:
+    """The override keys whose values differ between the runs, in first-seen order."""
+    return varying([run.overrides for run in runs])
+
+
+def labels(run: Run, result: dict[str, Any], keys: Sequence[str]) -> dict[str, str]:
+    """A result's labels: the run's values of the swept override `keys`, then the result's own label keys."""
+    own = {key: str(value) for key, value in result.items() if key != "png" and is_label(value)}
+    return {**{key: run.overrides.get(key, "") for key in keys}, **own}
+
+
+def cells(runs: Sequence[Run]) -> list[Cell]:
+    """Every picture of every run, labelled by the run's swept overrides and its result's own keys."""
+    keys = swept(runs)
+    return [
+        Cell(run, labels(run, result, keys), run.path / result["png"], result)
+        for run in runs
+        for result in run.results
+        if result.get("png")
+    ]
+
+
+def varying(labelled: Sequence[dict[str, str]]) -> list[str]:
+    """The keys whose values differ between the label sets, in first-seen order."""
+    keys = list(dict.fromkeys(key for one in labelled for key in one))
+    return [key for key in keys if len({one.get(key) for one in labelled}) > 1]
+
+
+def distinguishing(found: Sequence[Cell]) -> list[str]:
+    """The varying labels that lay the grid out: the subject (image, target), the swept overrides,
+    then each result label that tells more pictures apart (not target_index beside target, nor
+    an outcome such as top_class)."""
+    keys = varying([cell.labels for cell in found])
+    overridden = {key for cell in found for key in cell.run.overrides}
+    kept = [k for k in keys if k in ROW_KEYS] + [k for k in keys if k in overridden and k not in ROW_KEYS]
+    for key in (k for k in keys if k not in kept):
+        if len(_values(found, [*kept, key])) > len(_values(found, kept)):
+            kept.append(key)
+    return kept
+
+
+def _values(found: Sequence[Cell], keys: Sequence[str]) -> list[tuple[str, ...]]:
+    return list(dict.fromkeys(tuple(cell.labels.get(k, "") for k in keys) for cell in found))
+
+
+def shown(value: str) -> str:
+    """A label as a header shows it: long decimals (an Optuna trial's 22.881136684755237) to 4 digits."""
+    try:
+        return f"{float(value):.4g}" if "." in value and len(value) > 6 else value
+    except ValueError:
+        return value
+
+
+def header(keys: Sequence[str], values: Sequence[str]) -> str:
+    """One key's value alone; several keys' values as key=value pairs."""
+    if len(keys) == 1:
+        return shown(values[0])
+    return ", ".join(f"{k}={shown(v)}" for k, v in zip(keys, values))
+
+
+def layout(found: Sequence[Cell], columns: int | None = None) -> Grid:
+    """Arrange the cells by their varying labels (see the module's docstring).
+
+    Two or more varying labels make a table when it is more than half full; otherwise (every
+    Optuna trial has its own values) the pictures run along one row like a single label's.
+    """
+    if not found:
+        return Grid()
+    keys = distinguishing(found)
+    if len(keys) > 1:
+        grid = _table(found, next((k for k in ROW_KEYS if k in keys), keys[0]), keys)
+        if 2 * len(found) > len(grid.rows) * len(grid.columns):
+            return grid
+    return _one_axis(found, keys, columns)
+
+
+def _table(found: Sequence[Cell], row_key: str, keys: Sequence[str]) -> Grid:
+    """`row_key`'s values down, the other keys' value combinations across."""
+    col_keys = [k for k in keys if k != row_key]
+    col_values = _values(found, col_keys)
+    at = {(cell.labels.get(row_key, ""), tuple(cell.labels.get(k, "") for k in col_keys)): cell for cell in found}
+    rows = [(shown(row), [at.get((row, col)) for col in col_values]) for (row,) in _values(found, [row_key])]
+    return Grid(f"{row_key} \\ {', '.join(col_keys)}", [header(col_keys, col) for col in col_values], rows)
+
+
+def _one_axis(found: Sequence[Cell], keys: Sequence[str], columns: int | None) -> Grid:
+    """One row of pictures headed by their varying labels, or wrapped rows of captioned ones."""
+    names = [header(keys, [cell.labels.get(k, "") for k in keys]) if keys else "" for cell in found]
+    corner = keys[0] if len(keys) == 1 else ""
+    if not columns or columns >= len(found):
+        return Grid(corner, names, [("", list(found))])
+    rows = [("", list(found[i : i + columns])) for i in range(0, len(found), columns)]
+    return Grid(corner, rows=rows, captions=dict(zip(map(id, found), names)))

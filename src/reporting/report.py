@@ -1,0 +1,153 @@
+"""A report's content, gathered from a run or sweep directory, and writing it as HTML and Markdown."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from src.reporting.curves import Chart, charts
+from src.reporting.grid import Grid, cells, header, is_label, labels, layout, shown, swept, varying
+from src.reporting.html import render_html
+from src.reporting.markdown import write_markdown
+from src.reporting.runs import Run, collect
+
+OPTUNA_RESULTS = "optimization_results.yaml"
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """Everything the HTML and Markdown writers show."""
+
+    title: str
+    root: Path
+    commands: list[str]
+    runs: list[Run]
+    grid: Grid
+    originals: list[tuple[str, Path]]
+    metrics: Table
+    jobs: Table
+    best: dict[str, Any] | None
+    charts: list[Chart]
+    provenance: Table
+    environments: list[tuple[str, dict[str, Any]]]
+    configs: list[tuple[str, str]]
+
+
+def fmt(value: object) -> str:
+    """A table value: floats to 4 significant digits, None as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def run_labels(runs: Sequence[Run]) -> dict[str, str]:
+    """Each run's name in legends and tables: its values of the swept overrides (empty for one run)."""
+    keys = swept(runs)
+    return {run.name: header(keys, [run.overrides.get(k, "") for k in keys]) if keys else "" for run in runs}
+
+
+def metrics_table(runs: Sequence[Run]) -> Table:
+    """One row per result: the labels that vary, then every metric."""
+    keys = swept(runs)
+    rows = [(run.name, labels(run, result, keys), result) for run in runs for result in run.results]
+    label_keys = varying([one for _, one, _ in rows]) or list(dict.fromkeys(k for _, one, _ in rows for k in one))
+    metric_keys = list(dict.fromkeys(k for _, _, r in rows for k, v in r.items() if k != "png" and not is_label(v)))
+    runs_column = ["run"] if len(runs) > 1 else []
+    table = Table([*runs_column, *label_keys, *metric_keys])
+    for name, one, result in rows:
+        values = [shown(one.get(k, "")) for k in label_keys] + [fmt(result.get(k)) for k in metric_keys]
+        table.rows.append([name, *values] if runs_column else values)
+    return table
+
+
+def jobs_table(runs: Sequence[Run], names: dict[str, str]) -> Table:
+    """Each run's directory, swept values, status and error."""
+    table = Table(["run", "swept values", "status", "error"])
+    for run in runs:
+        error = ((run.provenance or {}).get("error") or {}).get("message", "")
+        table.rows.append([run.name, names[run.name], run.status, error])
+    return table
+
+
+def provenance_table(runs: Sequence[Run]) -> Table:
+    """Each run's overrides, seed, commit, times and status, from its provenance.json."""
+    table = Table(["run", "rerun with", "seed", "git commit", "dirty", "started", "finished", "status"])
+    for run in runs:
+        record = run.provenance or {}
+        git = record.get("git") or {}
+        overrides = record.get("overrides") or [f"{k}={v}" for k, v in run.overrides.items()]
+        rerun = shlex.join(["python", "run.py", *overrides])
+        values = [run.name, rerun, record.get("seed", run.config.get("seed")), git.get("commit"), git.get("dirty")]
+        table.rows.append([fmt(v) for v in [*values, record.get("started"), record.get("finished"), run.status]])
+    return table
+
+
+def environments(runs: Sequence[Run]) -> list[tuple[str, dict[str, Any]]]:
+    """The distinct (package versions, device) of the runs, each with the runs it covers."""
+    found: dict[str, tuple[list[str], dict[str, Any]]] = {}
+    for run in runs:
+        if run.provenance:
+            env = {"versions": run.provenance.get("versions"), "device": run.provenance.get("device")}
+            found.setdefault(repr(env), ([], env))[0].append(run.name)
+    return [(", ".join(names), env) for names, env in found.values()]
+
+
+def originals(runs: Sequence[Run]) -> list[tuple[str, Path]]:
+    """The original pictures the runs started from (images/*_original.png), each once."""
+    seen: dict[bytes, tuple[str, Path]] = {}
+    for run in runs:
+        for path in sorted((run.path / "images").glob("*_original.png")):
+            seen.setdefault(path.read_bytes(), (path.stem.removesuffix("_original"), path))
+    return list(seen.values())
+
+
+def optuna_best(root: Path) -> dict[str, Any] | None:
+    """Hydra's Optuna sweeper result (best parameters and value), if the directory has one."""
+    path = root / OPTUNA_RESULTS
+    return OmegaConf.to_container(OmegaConf.load(path)) if path.is_file() else None
+
+
+def build(root: str | Path, columns: int | None = None) -> Report:
+    """The report of every run in `root`; `columns` wraps a one-key grid (default: the runs' report.columns)."""
+    root = Path(root)
+    runs = collect(root)
+    if columns is None:
+        columns = next((run.config.get("report", {}).get("columns") for run in runs if run.config.get("report")), None)
+    names = run_labels(runs)
+    commands = list(dict.fromkeys(shlex.join(run.provenance["command"]) for run in runs if run.provenance))
+    return Report(
+        title=f"convis report: {root.resolve().name}",
+        root=root,
+        commands=commands,
+        runs=runs,
+        grid=layout(cells(runs), columns),
+        originals=originals(runs),
+        metrics=metrics_table(runs),
+        jobs=jobs_table(runs, names),
+        best=optuna_best(root),
+        charts=charts(runs, names),
+        provenance=provenance_table(runs),
+        environments=environments(runs),
+        configs=[(run.name, OmegaConf.to_yaml(run.config)) for run in runs],
+    )
+
+
+def write(root: str | Path, columns: int | None = None) -> tuple[Path, Path]:
+    """Write root/report.html (self-contained) and root/report.md (with report_files/); return their paths."""
+    report = build(root, columns)
+    html = Path(root) / "report.html"
+    html.write_text(render_html(report), encoding="utf-8")
+    return html, write_markdown(report)

@@ -1,0 +1,81 @@
+"""What a sweep returns to its sweeper and what it leaves behind: the metric, sweep_summary.json."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from src.errors import ConvisError
+from src.outputs import write_json
+
+SUMMARY = "sweep_summary.json"
+log = logging.getLogger(__name__)
+
+
+def is_metric(value: object) -> bool:
+    """Result values that score a picture (floats, hits), as opposed to labels and file names."""
+    return isinstance(value, (float, bool))
+
+
+def mean_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """Each metric's mean over a run's results."""
+    found: dict[str, list[float]] = {}
+    for result in metrics["results"]:
+        for key, value in result.items():
+            if is_metric(value):
+                found.setdefault(key, []).append(float(value))
+    return {key: sum(values) / len(values) for key, values in found.items()}
+
+
+def metric_value(metrics: dict[str, Any], name: str | None) -> float | None:
+    """The mean of result key `name` over a run's results, which a sweeper optimises (None when unset)."""
+    if name is None:
+        return None
+    means = mean_metrics(metrics)
+    if name not in means:
+        raise ConvisError(f"optimize_metric={name!r} is not in this run's results: choose one of {', '.join(means)}")
+    return means[name]
+
+
+def summarise(sweep_dir: Path) -> dict[str, Any]:
+    """Each job's directory, overrides, status, error and optimised value, and the counts."""
+    from src.reporting.runs import collect  # imported late: Hydra builds this callback at every start
+
+    jobs = []
+    for run in collect(sweep_dir):
+        error = (run.provenance or {}).get("error") or {}
+        metric = run.config.get("optimize_metric")
+        jobs.append(
+            {
+                "dir": run.name,
+                "overrides": [f"{key}={value}" for key, value in run.overrides.items()],
+                "status": run.status,
+                "error": error.get("message"),
+                "value": metric_value(run.metrics, metric) if run.status == "completed" and metric else None,
+            }
+        )
+    failed = [job for job in jobs if job["status"] != "completed"]
+    return {"sweep_dir": str(sweep_dir), "jobs": jobs, "completed": len(jobs) - len(failed), "failed": len(failed)}
+
+
+class SweepSummary(Callback):
+    """After a multirun: write sweep_summary.json, name the failed jobs, exit 1 if any failed."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        summary = summarise(sweep_dir)
+        write_json(summary, sweep_dir / SUMMARY)
+        for job in summary["jobs"]:
+            if job["status"] != "completed":
+                log.error("job %s (%s) %s: %s", job["dir"], " ".join(job["overrides"]), job["status"], job["error"])
+        log.info(
+            "%d of %d jobs completed; summary in %s; report: python scripts/report.py %s",
+            summary["completed"], len(summary["jobs"]), sweep_dir / SUMMARY, sweep_dir,
+        )
+        if summary["failed"]:
+            sys.exit(1)
