@@ -33,7 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from src.backbones import Backbone, build_backbone  # noqa: E402
 from src.modules.visualisation import Group, VisualisationModule  # noqa: E402
-from src.objectives import Objective, term  # noqa: E402
+from src.objectives import Objective  # noqa: E402
+from src.objectives.activation import channel  # noqa: E402
+from src.objectives.class_score import class_score  # noqa: E402
 from src.objectives.inversion import feature_match  # noqa: E402
 from src.params.pixel import PixelImage  # noqa: E402
 
@@ -112,9 +114,9 @@ def sync(device: str) -> None:
 def objective_for(case: str, layer: str, backbone: Backbone, target_image: torch.Tensor) -> Objective:
     """The shared objective of a case, as a convis Objective (one loss per image)."""
     if case == "channel":
-        return term("channel", lambda acts: -acts[layer][:, CHANNEL].flatten(1).mean(1), (layer,))
+        return channel(layer, CHANNEL)
     if case == "class_score":
-        return term("logit", lambda acts: -acts[layer][:, TARGET], (layer,))
+        return class_score([TARGET])
     with torch.no_grad():
         phi0 = backbone.extractor([layer])(target_image)[layer]
     return feature_match(layer, phi0, weight=100.0)

@@ -13,6 +13,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from src.errors import ConvisError
+from src.modules.visualisation import is_logging_step
 
 HISTORY = "history.csv"
 CHECKPOINTS = "checkpoints"
@@ -55,6 +56,8 @@ class LossHistory(L.Callback):
             self._write(kept)
 
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *_: object) -> None:
+        if not is_logging_step(trainer):
+            return
         values = {name: float(value) for name, value in trainer.callback_metrics.items() if value.numel() == 1}
         if self.columns is None:
             self.columns = ["step", *values]

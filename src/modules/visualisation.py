@@ -26,6 +26,11 @@ class Group:
     transforms: Sequence[Transform] = field(default_factory=list)
 
 
+def is_logging_step(trainer: L.Trainer) -> bool:
+    """Whether the step just taken is one whose losses are logged (every log_every_n_steps, and the last)."""
+    return trainer.global_step % trainer.log_every_n_steps == 0 or trainer.global_step >= trainer.max_steps
+
+
 class StepDataset(torch.utils.data.Dataset):
     """`steps` empty batches: the optimisation needs no data, only a step count."""
 
@@ -108,8 +113,9 @@ class VisualisationModule(L.LightningModule):
         optimizer.step()
         schedule.step()
         self.param.constrain(self.constraints, self.global_step - 1)  # the index of the step just taken
-        self.log_dict(logs, on_step=True, on_epoch=False)
-        self.log("loss", sum(logs[f"{g.tag}/loss"] for g in self.groups), prog_bar=True, on_step=True, on_epoch=False)
+        if is_logging_step(self.trainer):  # self.log costs more than a small network's step: log at intervals
+            self.log_dict(logs, on_step=True, on_epoch=False)
+            self.log("loss", sum(logs[f"{g.tag}/loss"] for g in self.groups), prog_bar=True, on_step=True, on_epoch=False)
 
     @torch.no_grad()
     def evaluate(self) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
