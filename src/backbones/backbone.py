@@ -14,7 +14,7 @@ from torchvision.models import get_model_weights
 
 from src.backbones import names as layer_names
 from src.backbones.extractor import FeatureExtractor
-from src.backbones.weights import file_state_dict, load_into, looks_like_path, pretrained_state_dict
+from src.backbones.weights import file_weights, load_into, looks_like_path, pretrained_state_dict
 from src.errors import ConvisError
 
 
@@ -81,30 +81,63 @@ def _frozen(net: nn.Module) -> nn.Module:
     return net.eval().requires_grad_(False)
 
 
+def normalisation(arch: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The input mean and std that `arch`'s pretrained weights expect."""
+    preprocess = get_model_weights(arch).DEFAULT.transforms()
+    return tuple(preprocess.mean), tuple(preprocess.std)
+
+
+def head_path(model: nn.Module, arch: str) -> str:
+    """The module path of the classifier's last Linear, whose outputs are the logits."""
+    return ARCHS[arch][1](model)[layer_names.LOGITS]
+
+
+def replace_head(model: nn.Module, arch: str, classes: int) -> None:
+    """Swap the classifier's last Linear (the logits) for a new one with `classes` outputs."""
+    path = head_path(model, arch)
+    model.set_submodule(path, nn.Linear(model.get_submodule(path).in_features, classes))
+
+
+def build_model(arch: str, weights: str | None = "IMAGENET1K_V1", seed: int = 0) -> tuple[nn.Module, list[str]]:
+    """torchvision's `arch`, trainable, with pretrained, random (seeded) or file weights; and its class names.
+
+    A finetune checkpoint brings its own classes: the head is resized to them before loading.
+    """
+    if arch not in ARCHS:
+        raise ConvisError(f"unknown backbone {arch!r}: choose one of {', '.join(ARCHS)}")
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = torchvision.models.get_model(arch, weights=None)
+    categories = list(get_model_weights(arch).DEFAULT.meta["categories"])
+    if weights is None:
+        return model, categories
+    weights = str(weights)
+    if not looks_like_path(weights):
+        load_into(model, pretrained_state_dict(arch, weights), arch, weights)
+        return model, categories
+    state, meta = file_weights(weights)
+    if meta is not None:
+        if meta["arch"] != arch:
+            raise ConvisError(f"checkpoint {weights} was fine-tuned from {meta['arch']}: set backbone={meta['arch']}")
+        categories = list(meta["classes"])
+        replace_head(model, arch, len(categories))
+    load_into(model, state, arch, f"file {weights}")
+    return model, categories
+
+
 def build_backbone(
     arch: str, weights: str | None = "IMAGENET1K_V1", seed: int = 0, channels_last: bool = True
 ) -> Backbone:
     """Build torchvision's `arch` with pretrained, random (seeded) or file weights, frozen."""
-    if arch not in ARCHS:
-        raise ConvisError(f"unknown backbone {arch!r}: choose one of {', '.join(ARCHS)}")
+    model, categories = build_model(arch, weights, seed)
     chain, keras_names = ARCHS[arch]
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = torchvision.models.get_model(arch, weights=None)
-    if weights is not None:
-        weights = str(weights)
-        if looks_like_path(weights):
-            load_into(model, file_state_dict(weights), arch, f"file {weights}")
-        else:
-            load_into(model, pretrained_state_dict(arch, weights), arch, weights)
-    meta = get_model_weights(arch).DEFAULT
-    preprocess = meta.transforms()
+    mean, std = normalisation(arch)
     return Backbone(
         arch=arch,
         net=_frozen(chain(model)),
         names=keras_names(model),
-        mean=tuple(preprocess.mean),
-        std=tuple(preprocess.std),
-        categories=list(meta.meta["categories"]),
+        mean=mean,
+        std=std,
+        categories=categories,
         channels_last=channels_last,
     )

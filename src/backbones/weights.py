@@ -44,8 +44,12 @@ def pretrained_state_dict(arch: str, name: str) -> dict[str, torch.Tensor]:
         ) from err
 
 
-def file_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """A state dict read from a file with weights_only=True; a Lightning checkpoint's is unwrapped."""
+def file_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict | None]:
+    """A state dict read from a file with weights_only=True, and a finetune checkpoint's metadata.
+
+    A Lightning checkpoint's `state_dict` is unwrapped. A finetune checkpoint carries
+    `convis = {"arch", "classes", "prefix"}`: its keys lose the module's `prefix`.
+    """
     path = Path(path).expanduser()
     if not path.is_file():
         raise ConvisError(f"weights file not found: {path} (give an existing file, or backbone.weights=null)")
@@ -58,11 +62,26 @@ def file_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
                 "weights_only=True and runs no code from a weights file: save model.state_dict() instead"
             ) from err
         raise ConvisError(f"weights file {path} is not a readable PyTorch file: {str(err).splitlines()[0]}") from err
+    meta = _finetune_meta(state, path)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
+    if meta is not None:
+        prefix = meta["prefix"]
+        state = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ConvisError(f"weights file {path} is not a state dict (a mapping of names to tensors)")
-    return state
+    return state, meta
+
+
+def _finetune_meta(checkpoint: object, path: Path) -> dict | None:
+    """The `convis` entry a finetune checkpoint carries (arch, class names, key prefix), if any."""
+    meta = checkpoint.get("convis") if isinstance(checkpoint, dict) else None
+    if meta is None:
+        return None
+    fields = {"arch": str, "prefix": str, "classes": list}
+    if not isinstance(meta, dict) or not all(isinstance(meta.get(k), t) for k, t in fields.items()):
+        raise ConvisError(f"weights file {path} has a malformed convis entry; re-run objective=finetune to rewrite it")
+    return meta
 
 
 def load_into(model: nn.Module, state: dict[str, torch.Tensor], arch: str, source: str) -> None:

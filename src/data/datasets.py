@@ -1,33 +1,47 @@
 """Datasets of named images: the bundled samples, a user's file or folder, an image folder tree."""
 
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from src.data.images import IMAGE_EXTENSIONS, image_transform, load_image, sample_image
+from src.data.split import split_indices
 from src.errors import ConvisError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+LAYOUTS = ("auto", "folders", "prefix", "none")
 
 Item = tuple[str, Callable[[], Image.Image]]
 
 
 class ImageDataset(Dataset):
-    """Named images, loaded lazily and transformed into `{"image": (3, S, S) tensor, "name": str}`."""
+    """Named images, loaded lazily and transformed into `{"image": (3, S, S) tensor, "name": str}`.
 
-    def __init__(self, items: Sequence[Item], transform: Callable[[Image.Image], torch.Tensor]) -> None:
+    With `labels`, items also carry `"label"` (an index into `classes`).
+    """
+
+    def __init__(
+        self,
+        items: Sequence[Item],
+        transform: Callable[[Image.Image], torch.Tensor],
+        labels: Sequence[int] | None = None,
+        classes: Sequence[str] = (),
+    ) -> None:
         counts = Counter(name for name, _ in items)
         repeated = ", ".join(sorted(name for name, count in counts.items() if count > 1))
         if repeated:
             raise ConvisError(f"several images are named {repeated}; rename files so their stems differ")
         self.items = list(items)
         self.transform = transform
+        self.labels = None if labels is None else list(labels)
+        self.classes = list(classes)
 
     @property
     def names(self) -> list[str]:
@@ -37,9 +51,12 @@ class ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor | str | int]:
         name, load = self.items[index]
-        return {"image": self.transform(load()), "name": name}
+        item = {"image": self.transform(load()), "name": name}
+        if self.labels is not None:
+            item["label"] = self.labels[index]
+        return item
 
 
 def sample_images(
@@ -63,14 +80,70 @@ def image_folder(
     image_size: int = 224,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
+    layout: str = "auto",
+    split: str = "all",
+    val_fraction: float = 0.2,
+    seed: int = 0,
 ) -> ImageDataset:
-    """Every image below `root`, named by its relative path with "/" replaced by "_"."""
+    """Every image below `root`, named by its relative path with "/" replaced by "_", labelled by `layout`.
+
+    `folders`: the class is the sub-folder of `root` an image lies in (ImageFolder's tree);
+    `prefix`: the class is a flat file name's part before its first dot (Kaggle's cat.123.jpg);
+    `none`: no labels; `auto`: the first of these that fits every image. Files whose
+    header no image reader recognises are skipped with a warning naming them.
+    """
     root_path = Path(root)
-    items = [
-        (file.relative_to(root_path).with_suffix("").as_posix().replace("/", "_"), partial(load_image, file))
-        for file in _image_files(root_path, recursive=True)
-    ]
-    return ImageDataset(items, image_transform(image_size, mean, std))
+    files = _readable(_image_files(root_path, recursive=True), root_path)
+    relative = [file.relative_to(root_path) for file in files]
+    keys = _class_keys(relative, layout, root_path)
+    classes = sorted(set(keys or []))
+    labels = None if keys is None else [classes.index(key) for key in keys]
+    chosen = split_indices([None] * len(files) if labels is None else labels, split, val_fraction, seed)
+    names = [path.with_suffix("").as_posix().replace("/", "_") for path in relative]
+    items = [(names[i], partial(load_image, files[i])) for i in chosen]
+    kept = None if labels is None else [labels[i] for i in chosen]
+    return ImageDataset(items, image_transform(image_size, mean, std), kept, classes)
+
+
+def _class_keys(relative: Sequence[Path], layout: str, root: Path) -> list[str] | None:
+    """Each image's class name under `layout` (auto: folders, else prefix, else none), or None for none."""
+    if layout not in LAYOUTS:
+        raise ConvisError(f"unknown dataset.layout={layout!r}: choose one of {', '.join(LAYOUTS)}")
+    in_folders = all(len(path.parts) > 1 for path in relative)
+    prefixed = all(len(path.parts) == 1 and "." in path.stem for path in relative)
+    if layout == "folders" or (layout == "auto" and in_folders):
+        if not in_folders:
+            loose = next(path for path in relative if len(path.parts) == 1)
+            raise ConvisError(
+                f"dataset.layout=folders needs every image in a class sub-folder of {root}; {loose} is not"
+            )
+        return [path.parts[0] for path in relative]
+    if layout == "prefix" or (layout == "auto" and prefixed):
+        if not prefixed:
+            odd = next(path for path in relative if len(path.parts) > 1 or "." not in path.stem)
+            raise ConvisError(
+                f"dataset.layout=prefix needs files named CLASS.ID.jpg directly in {root}; {odd} is not"
+            )
+        return [path.stem.split(".", 1)[0] for path in relative]
+    return None
+
+
+def _readable(files: Sequence[Path], root: Path) -> list[Path]:
+    """The files an image reader recognises by their header; the others are skipped with one warning."""
+    kept, skipped = [], []
+    for file in files:
+        try:
+            with Image.open(file):
+                kept.append(file)
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            skipped.append(file)
+    if skipped:
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        shown = ", ".join(str(file) for file in skipped[:5]) + more
+        warnings.warn(f"skipping {len(skipped)} file(s) that are not readable images: {shown}", stacklevel=2)
+    if not kept:
+        raise ConvisError(f"no readable images in folder {root}: every image file in it is unreadable")
+    return kept
 
 
 def _path_items(path: Path) -> list[Item]:

@@ -125,8 +125,8 @@ def test_sample_images_config_takes_size_mean_std_at_call_time():
 
 def test_image_folder_config_needs_only_a_root(tmp_path):
     _write(tmp_path / "only.png")
-    cfg = OmegaConf.load(CONF / "image_folder.yaml")
-    assert OmegaConf.is_missing(cfg, "root") and not {"image_size", "mean", "std"} & set(cfg)
-    cfg.root = str(tmp_path)
-    dataset = instantiate(cfg, image_size=SIZE, mean=[0.5] * 3, std=[0.5] * 3)
+    cfg = OmegaConf.create({"seed": 0, "dataset": OmegaConf.load(CONF / "image_folder.yaml")})  # the top-level seed
+    assert OmegaConf.is_missing(cfg.dataset, "root") and not {"image_size", "mean", "std"} & set(cfg.dataset)
+    cfg.dataset.root = str(tmp_path)
+    dataset = instantiate(cfg.dataset, image_size=SIZE, mean=[0.5] * 3, std=[0.5] * 3)
     assert dataset.names == ["only"] and dataset[0]["image"].shape == (3, SIZE, SIZE)
