@@ -13,14 +13,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from src.backbones.backbone import ARCHS  # noqa: E402
+from src.backbones.backbone import KERAS_NAMES  # noqa: E402
 from src.backbones.weights import pretrained_state_dict  # noqa: E402
 from src.errors import ConvisError  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("archs", nargs="*", default=list(ARCHS), help=f"backbones (default: {' '.join(ARCHS)})")
+    default = list(KERAS_NAMES)
+    parser.add_argument("archs", nargs="*", default=default, help=f"torchvision models (default: {' '.join(default)})")
     parser.add_argument("--weights", default="IMAGENET1K_V1", help="torchvision weights enum member")
     args = parser.parse_args(argv)
     try:

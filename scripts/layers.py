@@ -19,9 +19,9 @@ from src.errors import user_error  # noqa: E402
 def table(cfg: DictConfig) -> list[str]:
     """One line per named layer (shapes do not depend on the weights, so none are loaded)."""
     backbone = instantiate(cfg.backbone, weights=None)
-    rows = probe(backbone.net, backbone.names, cfg.image_size)
+    rows = probe(backbone.net, backbone.names, cfg.image_size, backbone.channels)
     lines = [f"{'layer':<30} {'module path':<22} {'output shape':<18} stride"]
-    lines += [f"{r.name:<30} {r.path:<22} {'x'.join(map(str, r.shape)):<18} {r.stride}" for r in rows]
+    lines += [f"{r.name:<30} {r.path or '(the output)':<22} {'x'.join(map(str, r.shape)):<18} {r.stride}" for r in rows]
     return lines
 
 

@@ -1,58 +1,65 @@
-"""A frozen torchvision classifier as a chain of modules, with its layer names and metadata."""
+"""A frozen classifier, as a chain of modules where it is one, with its layer names and metadata.
+
+Backbones come from torchvision (any classification model), timm (when installed), or the
+user's own nn.Module; all share the weights choices: pretrained, null (random, seeded), a file.
+"""
 
 from __future__ import annotations
 
 import difflib
-from collections import OrderedDict
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torchvision
+from hydra.utils import instantiate
 from torch import nn
 from torchvision.models import get_model_weights
 
 from src.backbones import names as layer_names
-from src.backbones.extractor import FeatureExtractor
+from src.backbones.chain import as_chain
+from src.backbones.extractor import FeatureExtractor, Logits, without_inplace
 from src.backbones.weights import file_weights, load_into, looks_like_path, pretrained_state_dict
 from src.errors import ConvisError
 
+log = logging.getLogger(__name__)
 
-def _vgg_chain(model: nn.Module) -> nn.Sequential:
-    return nn.Sequential(
-        OrderedDict(features=model.features, avgpool=model.avgpool, flatten=nn.Flatten(1), classifier=model.classifier)
-    )
-
-
-def _mobilenet_v2_chain(model: nn.Module) -> nn.Sequential:
-    return nn.Sequential(
-        OrderedDict(
-            features=model.features,
-            avgpool=nn.AdaptiveAvgPool2d(1),
-            flatten=nn.Flatten(1),
-            classifier=model.classifier,
-        )
-    )
-
-
-# arch -> (chain with the same forward as the model and the same module paths, Keras-style names)
-ARCHS: dict[str, tuple[Callable[[nn.Module], nn.Sequential], Callable[[nn.Module], dict[str, str]]]] = {
-    "vgg16": (_vgg_chain, layer_names.vgg_names),
-    "mobilenet_v2": (_mobilenet_v2_chain, layer_names.mobilenet_v2_names),
+KERAS_NAMES: dict[str, Callable[[nn.Module], dict[str, str]]] = {
+    "vgg16": layer_names.vgg_names,
+    "mobilenet_v2": layer_names.mobilenet_v2_names,
 }
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 @dataclass
 class Backbone:
-    """A frozen network (eval mode, no gradients) and what a run needs to know about it."""
+    """A frozen network (eval mode, no gradients) and what a run needs to know about it.
+
+    `net` is a chain of modules that extractors cut after the deepest layer a run needs, or,
+    when the model is not a chain, the model itself, run whole with hooks (`cut` is False).
+    """
 
     arch: str
-    net: nn.Sequential
+    net: nn.Module
     names: dict[str, str]
     mean: tuple[float, ...]
     std: tuple[float, ...]
     categories: list[str]
     channels_last: bool = False
+    cut: bool = True
+    output: str | int | None = None
+
+    @property
+    def channels(self) -> int:
+        """Input channels (1 for a grayscale model)."""
+        return len(self.mean)
+
+    @property
+    def classifier(self) -> nn.Module:
+        """The network as a function from images to logits (a tensor), e.g. for attribution."""
+        return self.net if self.output is None else Logits(self.net, self.output)
 
     def path(self, layer: str) -> str:
         """The module path of a Keras-style layer name or of a module path itself."""
@@ -64,38 +71,76 @@ class Backbone:
         except AttributeError:
             close = difflib.get_close_matches(layer, list(self.names), n=3)
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            listed = f"valid names are {', '.join(self.names)}, or" if len(self.names) <= 80 else "use"
             raise ConvisError(
-                f"unknown layer {layer!r} for {self.arch}{hint}: valid names are {', '.join(self.names)}, "
-                "or a module path such as features.28 (python scripts/layers.py lists them)"
+                f"unknown layer {layer!r} for {self.arch}{hint}: {listed} a module path such as "
+                f"{next(iter(self.names.values()), 'features.0') or 'features.0'} (python scripts/layers.py lists them)"
             ) from None
 
     def extractor(self, layers: Sequence[str]) -> FeatureExtractor:
         """The network cut after the deepest of `layers`, returning each of them."""
-        return FeatureExtractor(self.net, {layer: self.path(layer) for layer in layers}, self.channels_last)
+        paths = {layer: self.path(layer) for layer in layers}
+        return FeatureExtractor(self.net, paths, self.channels_last, self.output)
 
 
-def _frozen(net: nn.Module) -> nn.Module:
-    for module in net.modules():
-        if hasattr(module, "inplace"):
-            module.inplace = False  # a kept activation must not be overwritten by a later in-place op
-    return net.eval().requires_grad_(False)
+def head_path(model: nn.Module) -> str:
+    """The module path of the classifier's last Linear, whose outputs are the logits."""
+    linears = [path for path, module in model.named_modules() if isinstance(module, nn.Linear)]
+    if not linears:
+        raise ConvisError(f"{type(model).__name__} has no nn.Linear head to resize or fine-tune")
+    return linears[-1]
+
+
+def replace_head(model: nn.Module, classes: int) -> None:
+    """Swap the classifier's last Linear (the logits) for a new one with `classes` outputs."""
+    path = head_path(model)
+    model.set_submodule(path, nn.Linear(model.get_submodule(path).in_features, classes))
+
+
+def torchvision_names() -> list[str]:
+    """Every torchvision classification model name."""
+    return torchvision.models.list_models(module=torchvision.models)
 
 
 def normalisation(arch: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """The input mean and std that `arch`'s pretrained weights expect."""
+    """The input mean and std that torchvision `arch`'s pretrained weights expect."""
     preprocess = get_model_weights(arch).DEFAULT.transforms()
     return tuple(preprocess.mean), tuple(preprocess.std)
 
 
-def head_path(model: nn.Module, arch: str) -> str:
-    """The module path of the classifier's last Linear, whose outputs are the logits."""
-    return ARCHS[arch][1](model)[layer_names.LOGITS]
+def crop_size(arch: str) -> int:
+    """The image size torchvision `arch`'s pretrained weights were evaluated at."""
+    size = get_model_weights(arch).DEFAULT.transforms().crop_size
+    return int(size[0] if isinstance(size, (list, tuple)) else size)
 
 
-def replace_head(model: nn.Module, arch: str, classes: int) -> None:
-    """Swap the classifier's last Linear (the logits) for a new one with `classes` outputs."""
-    path = head_path(model, arch)
-    model.set_submodule(path, nn.Linear(model.get_submodule(path).in_features, classes))
+def _check_arch(arch: str) -> None:
+    valid = torchvision_names()
+    if arch not in valid:
+        close = difflib.get_close_matches(arch, valid, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConvisError(
+            f"unknown backbone {arch!r}{hint}: choose vgg16, mobilenet_v2, or backbone=torchvision "
+            "backbone.name=<any torchvision classification model>, backbone=timm, backbone=custom"
+        )
+
+
+def _seeded(build: Callable[[], nn.Module], seed: int) -> nn.Module:
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return build()
+
+
+def _load_file(model: nn.Module, weights: str, arch: str, categories: list[str]) -> list[str]:
+    """Load a state-dict or checkpoint file; a finetune checkpoint resizes the head to its classes."""
+    state, meta = file_weights(weights)
+    if meta is not None:
+        if meta["arch"] != arch:
+            raise ConvisError(f"checkpoint {weights} was fine-tuned from {meta['arch']}: set backbone={meta['arch']}")
+        categories = list(meta["classes"])
+        replace_head(model, len(categories))
+    load_into(model, state, arch, f"file {weights}")
+    return categories
 
 
 def build_model(arch: str, weights: str | None = "IMAGENET1K_V1", seed: int = 0) -> tuple[nn.Module, list[str]]:
@@ -103,41 +148,121 @@ def build_model(arch: str, weights: str | None = "IMAGENET1K_V1", seed: int = 0)
 
     A finetune checkpoint brings its own classes: the head is resized to them before loading.
     """
-    if arch not in ARCHS:
-        raise ConvisError(f"unknown backbone {arch!r}: choose one of {', '.join(ARCHS)}")
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = torchvision.models.get_model(arch, weights=None)
-    categories = list(get_model_weights(arch).DEFAULT.meta["categories"])
+    _check_arch(arch)
+    model = _seeded(lambda: torchvision.models.get_model(arch, weights=None), seed)
+    categories = list(get_model_weights(arch).DEFAULT.meta.get("categories") or [])
     if weights is None:
         return model, categories
     weights = str(weights)
-    if not looks_like_path(weights):
-        load_into(model, pretrained_state_dict(arch, weights), arch, weights)
-        return model, categories
-    state, meta = file_weights(weights)
-    if meta is not None:
-        if meta["arch"] != arch:
-            raise ConvisError(f"checkpoint {weights} was fine-tuned from {meta['arch']}: set backbone={meta['arch']}")
-        categories = list(meta["classes"])
-        replace_head(model, arch, len(categories))
-    load_into(model, state, arch, f"file {weights}")
+    if looks_like_path(weights):
+        return model, _load_file(model, weights, arch, categories)
+    load_into(model, pretrained_state_dict(arch, weights), arch, weights)
     return model, categories
 
 
-def build_backbone(
-    arch: str, weights: str | None = "IMAGENET1K_V1", seed: int = 0, channels_last: bool = True
+def _frozen(net: nn.Module) -> nn.Module:
+    return without_inplace(net).eval().requires_grad_(False)
+
+
+def assemble(
+    model: nn.Module,
+    arch: str,
+    mean: Sequence[float],
+    std: Sequence[float],
+    categories: list[str],
+    channels_last: bool = True,
+    output: str | int | None = None,
 ) -> Backbone:
-    """Build torchvision's `arch` with pretrained, random (seeded) or file weights, frozen."""
-    model, categories = build_model(arch, weights, seed)
-    chain, keras_names = ARCHS[arch]
-    mean, std = normalisation(arch)
+    """Freeze `model`, make it a chain where it is one, and name its layers."""
+    model = _frozen(model)
+    chain = None if output is not None else as_chain(model, arch, channels=len(mean))
+    if chain is None:
+        log.warning("%s is not a chain of modules: every step runs the whole model, read by hooks", arch)
+    names = KERAS_NAMES[arch](model) if arch in KERAS_NAMES else {p: p for p, _ in model.named_modules() if p}
+    names.setdefault(layer_names.LOGITS, "")
     return Backbone(
         arch=arch,
-        net=_frozen(chain(model)),
-        names=keras_names(model),
-        mean=mean,
-        std=std,
-        categories=categories,
+        net=chain if chain is not None else model,
+        names=names,
+        mean=tuple(mean),
+        std=tuple(std),
+        categories=categories or [str(i) for i in range(_classes(model))],
         channels_last=channels_last,
+        cut=chain is not None,
+        output=output,
     )
+
+
+def _classes(model: nn.Module) -> int:
+    try:
+        return model.get_submodule(head_path(model)).out_features
+    except ConvisError:
+        return 0
+
+
+def build_backbone(
+    arch: str, weights: str | None = "IMAGENET1K_V1", seed: int = 0, channels_last: bool = True, **_: Any
+) -> Backbone:
+    """Build torchvision's `arch` with pretrained, random (seeded) or file weights, frozen.
+
+    Extra config keys (e.g. `image_size`, read by the run's config) are ignored here.
+    """
+    model, categories = build_model(arch, weights, seed)
+    mean, std = normalisation(arch)
+    return assemble(model, arch, mean, std, categories, channels_last)
+
+
+def torchvision_backbone(name: str, **kwargs: Any) -> Backbone:
+    """`backbone=torchvision backbone.name=resnet50`: any torchvision classification model."""
+    return build_backbone(name, **kwargs)
+
+
+def timm_backbone(
+    name: str, weights: str | None = None, seed: int = 0, channels_last: bool = True, output: str | int | None = None, **_: Any
+) -> Backbone:
+    """A timm model by name: weights `pretrained` (timm's download and cache), null, or a file."""
+    try:
+        import timm
+    except ImportError:
+        raise ConvisError('backbone=timm needs timm: pip install -e ".[timm]"') from None
+    if name not in timm.list_models():
+        close = difflib.get_close_matches(name, timm.list_models(), n=3)
+        raise ConvisError(f"unknown timm model {name!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+    pretrained = weights in ("pretrained", "DEFAULT")
+    try:
+        model = _seeded(lambda: timm.create_model(name, pretrained=pretrained), seed)
+    except OSError as err:
+        raise ConvisError(
+            f"pretrained timm weights for {name} are not cached and could not be downloaded ({err}): "
+            "set backbone.weights=/path/to/state_dict.pth or backbone.weights=null"
+        ) from err
+    categories: list[str] = []
+    if weights is not None and not pretrained:
+        categories = _load_file(model, str(weights), name, categories)
+    config = model.pretrained_cfg or {}
+    mean, std = config.get("mean", IMAGENET_MEAN), config.get("std", IMAGENET_STD)
+    return assemble(model, name, mean, std, categories, channels_last, output)
+
+
+def custom_backbone(
+    model: Any,
+    weights: str | None = None,
+    seed: int = 0,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    classes: Sequence[str] | None = None,
+    channels_last: bool = True,
+    output: str | int | None = None,
+    **_: Any,
+) -> Backbone:
+    """The user's own nn.Module, given by `_target_` (built here, seeded), with an optional weights file."""
+    net = _seeded(lambda: instantiate(model), seed)
+    if not isinstance(net, nn.Module):
+        raise ConvisError(f"backbone.model built a {type(net).__name__}, not a torch.nn.Module")
+    arch = type(net).__name__
+    if len(mean) != len(std):
+        raise ConvisError(f"backbone.mean has {len(mean)} values but backbone.std has {len(std)}: give one per channel")
+    categories = list(classes or [])
+    if weights is not None:
+        categories = _load_file(net, str(weights), arch, categories)
+    return assemble(net, arch, mean, std, categories, channels_last, output)

@@ -42,6 +42,41 @@ def deepest(net: nn.Module, paths: Iterable[str]) -> str:
     return max(paths, key=lambda path: position(net, path))
 
 
+def without_inplace(net: nn.Module) -> nn.Module:
+    """Turn off in-place activations: a kept activation must not be overwritten by a later in-place op."""
+    for module in net.modules():
+        if getattr(module, "inplace", False):
+            module.inplace = False
+    return net
+
+
+def select_output(output: object, key: str | int | None) -> object:
+    """The logits from a model's output: the tensor itself, or `output[key]` for a tuple or dict."""
+    if key is None or isinstance(output, torch.Tensor):
+        if isinstance(output, (tuple, list, dict)):
+            keys = list(output) if isinstance(output, dict) else list(range(len(output)))
+            raise ConvisError(
+                f"the model returns a {type(output).__name__} ({keys}), not a tensor: "
+                "set backbone.output=<the key or index of the logits>"
+            )
+        return output
+    try:
+        return output[key]
+    except (KeyError, IndexError, TypeError):
+        raise ConvisError(f"backbone.output={key!r} is not in the model's {type(output).__name__} output") from None
+
+
+class Logits(nn.Module):
+    """A network whose output is a tuple or dict, as a function to the logits tensor `output[key]`."""
+
+    def __init__(self, net: nn.Module, key: str | int) -> None:
+        super().__init__()
+        self.net, self.key = net, key
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return select_output(self.net(x), self.key)
+
+
 class FeatureExtractor(nn.Module):
     """Runs `net` only as far as the deepest requested layer; forward returns {layer: activation}.
 
@@ -50,11 +85,14 @@ class FeatureExtractor(nn.Module):
     CPUs with oneDNN and on tensor-core GPUs; the numbers are the same).
     """
 
-    def __init__(self, net: nn.Module, paths: Mapping[str, str], channels_last: bool = False) -> None:
+    def __init__(
+        self, net: nn.Module, paths: Mapping[str, str], channels_last: bool = False, output: str | int | None = None
+    ) -> None:
         super().__init__()
         self.paths = dict(paths)
+        self.output = output
         last = deepest(net, self.paths.values())
-        self.net = cut_after(net, last.split(".") if last else [])
+        self.net = cut_after(without_inplace(net), last.split(".") if last else [])
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net.to(memory_format=self.memory_format)
         self._acts: dict[str, torch.Tensor] = {}
@@ -72,6 +110,8 @@ class FeatureExtractor(nn.Module):
                     f"layer {name!r} ({self.paths[name]}) runs more than once in a forward pass (a reused module), "
                     "so its activation is ambiguous: name a module that runs once (python scripts/layers.py lists them)"
                 )
+            if self.paths[name] == "":
+                output = select_output(output, self.output)
             if not isinstance(output, torch.Tensor):
                 raise ConvisError(
                     f"layer {name!r} ({self.paths[name]}) outputs a {type(output).__name__}, not a tensor: "

@@ -84,9 +84,21 @@ def _finetune_meta(checkpoint: object, path: Path) -> dict | None:
     return meta
 
 
+def strip_prefix(state: dict[str, torch.Tensor], keys: set[str]) -> dict[str, torch.Tensor]:
+    """`state` without the attribute prefix a LightningModule adds (`model.`, `net.`...) when that makes it fit."""
+    if set(state) == keys:
+        return state
+    for prefix in {key.split(".", 1)[0] + "." for key in state if "." in key}:
+        stripped = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
+        if set(stripped) == keys:
+            return stripped
+    return state
+
+
 def load_into(model: nn.Module, state: dict[str, torch.Tensor], arch: str, source: str) -> None:
     """Load `state` into `model`, failing with a one-line summary when it is for another network."""
     own = model.state_dict()
+    state = strip_prefix(state, set(own))
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     mismatched = [k for k in own if k in state and own[k].shape != state[k].shape]

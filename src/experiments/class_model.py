@@ -108,7 +108,7 @@ def activation_group(
     spread = cfg.objective.diversity_layer or layers[0]
     extractor = backbone.extractor(list(dict.fromkeys([*layers, spread])))
     with torch.no_grad():
-        probed = extractor(torch.zeros(1, 3, cfg.image_size, cfg.image_size))
+        probed = extractor(torch.zeros(1, backbone.channels, cfg.image_size, cfg.image_size))
     shapes = {name: tuple(value.shape[1:]) for name, value in probed.items()}
     terms = [resolved(t, shapes[t["layer"]]) for t in terms]
     maximised = sum(t["weight"] * activation(t["layer"], shapes[t["layer"]], t["channel"], t["neuron"]) for t in terms)
@@ -166,7 +166,7 @@ def run(cfg: DictConfig, output_dir: Path) -> dict:
     backbone: Backbone = instantiate(cfg.backbone, seed=cfg.seed)
     prior: Prior = instantiate(cfg.prior)
     plan = PLANS[cfg.objective.name](cfg, backbone, prior)
-    shape = (len(plan.names), 3, cfg.image_size, cfg.image_size)
+    shape = (len(plan.names), backbone.channels, cfg.image_size, cfg.image_size)
     init = initial_image(cfg.objective.init, shape, cfg.objective.init_scale)
     module = optimise(cfg, backbone, init, plan.groups, prior, plan.names, output_dir)
     image, _ = module.evaluate()

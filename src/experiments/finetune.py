@@ -56,12 +56,12 @@ def run(cfg: DictConfig, output_dir: Path) -> dict:
     classes = classes_of(train, val)
     model, categories = build_model(arch, cfg.backbone.weights, cfg.seed)
     if categories != classes:
-        replace_head(model, arch, len(classes))
+        replace_head(model, len(classes))
     module = FinetuneModule(
         model,
         arch,
         classes,
-        head=head_path(model, arch),
+        head=head_path(model),
         optimizer=instantiate(objective.optimizer),
         scheduler=instantiate(objective.scheduler),
         train=objective.train,

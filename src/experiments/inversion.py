@@ -35,7 +35,7 @@ def inversion_groups(
         extractor = backbone.extractor([layer])
         with torch.no_grad():
             phi0 = extractor(originals)[layer]
-        stride = probe(extractor.net, extractor.paths, cfg.image_size)[0].stride
+        stride = probe(extractor.net, extractor.paths, cfg.image_size, backbone.channels)[0].stride
         objective = prior.add_to(feature_match(layer, phi0, weight=cfg.objective.feature_weight))
         transforms = [*prior.transforms, Jitter(jitter_pixels(cfg.objective.jitter, stride))]
         groups.append(Group(layer, slice(index * n, (index + 1) * n), extractor, objective, transforms))

@@ -37,7 +37,7 @@ def gradcam_layer(backbone: Backbone, layer: str | None, image_size: int) -> str
         return backbone.path(layer)
     spatial = [
         info.path
-        for info in probe(backbone.net, backbone.names, image_size)
+        for info in probe(backbone.net, backbone.names, image_size, backbone.channels)
         if len(info.shape) == 3 and not isinstance(backbone.net.get_submodule(info.path), POOLS)
     ]
     return deepest(backbone.net, spatial)
@@ -76,7 +76,7 @@ def build_module(cfg: DictConfig, backbone: Backbone) -> SaliencyModule:
     )
     layers = randomisable_layers(backbone.net) if objective.sanity_check else []
     return SaliencyModule(
-        net=backbone.net,
+        net=backbone.classifier,
         build=partial(build_method, cfg.method, settings=settings),
         mean=backbone.mean,
         std=backbone.std,

@@ -71,8 +71,8 @@ def test_unknown_train_mode():
 def test_checkpoint_loads_with_weights_only_and_rebuilds_the_backbone(tmp_path):
     torch.manual_seed(0)
     model, _ = build_model("mobilenet_v2", None, seed=1)
-    replace_head(model, "mobilenet_v2", len(CLASSES))
-    head = head_path(model, "mobilenet_v2")
+    replace_head(model, len(CLASSES))
+    head = head_path(model)
     module = FinetuneModule(model, "mobilenet_v2", CLASSES, head, partial(torch.optim.Adam, lr=1e-3))
     trainer = fit(module, tmp_path, steps=2)
     path = tmp_path / "finetuned.ckpt"
