@@ -138,10 +138,15 @@ class StepTimer(L.Callback):
         self.end = time.perf_counter()
 
 
-def run_convis(backbone, case, layer, x0, steps, warmup, device, precision="32-true", compile_net=False) -> tuple[float, float]:
-    """convis's own path: VisualisationModule under a Trainer. Returns (steps/s, GFLOP per step)."""
+def run_convis(
+    backbone, case, layer, x0, steps, warmup, device, precision="32-true", compile_net=False, uncut=False
+) -> tuple[float, float]:
+    """convis's own path: VisualisationModule under a Trainer. Returns (steps/s, GFLOP per step).
+
+    `uncut` runs the frozen network to its logits (the ablation of the cut).
+    """
     backbone.net.to(device)  # Trainer.fit hands the module back on the CPU when it ends
-    extractor = backbone.extractor([layer])
+    extractor = backbone.extractor([layer, "logits"] if uncut else [layer])
     objective = objective_for(case, layer, backbone, x0)
     net = torch.compile(extractor) if compile_net else extractor
     group = Group(layer, slice(0, 1), net, objective)
@@ -254,7 +259,7 @@ def bench(args: argparse.Namespace) -> dict:
             for case in args.cases:
                 layer = CASES[case][arch]
                 path = backbone.path(layer)
-                variants = [("convis", {})]
+                variants = [("convis", {})] + ([("convis-uncut", {"uncut": True})] if layer != "logits" else [])
                 if device == "cuda":
                     variants += [("convis+bf16", {"precision": "bf16-mixed"}), ("convis+compile", {"compile_net": True})]
                 for approach, extra in variants:
