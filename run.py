@@ -1,12 +1,17 @@
-"""convis entry point: `python run.py objective=inversion layer=block5_conv3`.
+"""convis entry point: `python run.py objective=inversion layer=block5_conv3` (`--help` lists the options).
 
-Every job records provenance.json in its directory and returns cfg.optimize_metric to the sweeper.
-In a multirun a failed job is recorded (provenance.json, the job's log) and the others go on.
+Every job checks its config before any heavy work, records provenance.json in its directory and
+returns cfg.optimize_metric to the sweeper. A user's mistake (a bad value, an unknown option or key)
+is one line on stderr and exit status 2; HYDRA_FULL_ERROR=1 shows the traceback instead. In a
+multirun a failed job is recorded (provenance.json, the job's log) and the others go on.
 """
 
 import logging
 import math
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import hydra
@@ -15,10 +20,15 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from src import experiments, provenance
-from src.errors import ConvisError, user_error
+from src.errors import ConvisError, hydra_problem, user_error
+from src.reporting.console import show_config, show_outputs
 from src.reporting.sweeps import mean_metrics, metric_value
+from src.validation import validate
 
 log = logging.getLogger("convis")
+SIGTERM_STATUS = 128 + signal.SIGTERM
+SIGINT_STATUS = 128 + signal.SIGINT
+job_started = False  # set when Hydra hands a job its config: errors before that are the command line's
 
 
 def in_multirun() -> bool:
@@ -61,18 +71,43 @@ def failed_job(err: Exception) -> float:
         return math.nan
     if problem is None:
         raise err
-    print(f"convis: error: {problem}", file=sys.stderr)
+    print(f"convis: error: {provenance.scrub(str(problem))}", file=sys.stderr)
     sys.exit(2)
+
+
+def redact_hydra_files() -> None:
+    """Hydra saved the command line before the job started: rewrite those files without their secrets."""
+    if not HydraConfig.initialized():
+        return
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.output_subdir is not None:
+        provenance.redact_files(Path(hydra_cfg.runtime.output_dir) / hydra_cfg.output_subdir)
+    if in_multirun():
+        provenance.redact_files(Path(hydra_cfg.sweep.dir))  # multirun.yaml
+
+
+def terminate(signum: int, frame: object) -> None:
+    """SIGTERM outside the optimisation (which stops cleanly by itself): end now, recorded as interrupted."""
+    raise SystemExit(SIGTERM_STATUS)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    metrics = None
+    global job_started
+    job_started, metrics = True, None
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, terminate)
     try:
-        cfg = resumed(cfg) if cfg.resume else cfg
-        with provenance.recorded(cfg, Path(cfg.output_dir)):
+        cfg = resumed(cfg) if cfg.get("resume") else cfg
+        output_dir = Path(cfg.output_dir)
+        redact_hydra_files()
+        with provenance.recorded(cfg, output_dir):
+            validate(cfg)
+            if cfg.get("print_config"):
+                show_config(cfg)
             metrics = experiments.run(cfg)
             value = metric_value(metrics, cfg.optimize_metric)
+        show_outputs(output_dir, metrics)
         return value
     except Exception as err:
         metrics = None
@@ -81,5 +116,22 @@ def main(cfg: DictConfig) -> float | None:
         finish_wandb(metrics)
 
 
+def cli() -> None:
+    """Hydra's main, with an error before any job starts (an unknown option or key, bad syntax: the command
+    line's) and a Ctrl-C outside the optimisation as one line each."""
+    full = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra then raises its errors to us instead of printing them
+    try:
+        main()
+    except Exception as err:
+        if full or job_started:  # a job's own errors were dealt with in main: what is left is a bug
+            raise
+        print(f"convis: error: {hydra_problem(err)}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("convis: interrupted", file=sys.stderr)
+        sys.exit(SIGINT_STATUS)
+
+
 if __name__ == "__main__":
-    main()
+    cli()

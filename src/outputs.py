@@ -1,11 +1,12 @@
-"""Writing a run's files: PNGs and JSON, atomically, under safe names."""
+"""Writing a run's files (PNG, JSON, text, .npy, checkpoints) atomically, under safe names."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
-import tempfile
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,28 +30,47 @@ def denormalise(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]
     return (image * std_t + mean_t).clamp(0, 1)
 
 
-def _atomic_write(path: Path, write) -> None:
+def write_bytes(data: bytes, path: str | Path) -> Path:
+    """Write `data` to `path` atomically: readers see the old file or the whole new one, never a part.
+
+    The content is ready in memory before the file is touched, so the only window in which a kill
+    leaves a hidden temporary file beside `path` is one write call and a rename.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as to any new file
     try:
         with os.fdopen(handle, "wb") as file:
-            write(file)
+            file.write(data)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    return path
+
+
+def write_text(text: str, path: str | Path) -> Path:
+    """Write `text` as UTF-8, atomically."""
+    return write_bytes(text.encode("utf-8"), path)
 
 
 def save_image(image: torch.Tensor, path: str | Path) -> Path:
-    """Save a [3, H, W] image with values in [0, 1] as an 8-bit PNG."""
-    array = (image.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    path = Path(path)
-    _atomic_write(path, lambda file: Image.fromarray(np.ascontiguousarray(array)).save(file, format="PNG"))
-    return path
+    """Save a [3, H, W] (or grayscale [1, H, W]) image with values in [0, 1] as an 8-bit RGB PNG."""
+    array = (image.detach().float().cpu().clamp(0, 1).expand(3, -1, -1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG")
+    return write_bytes(buffer.getvalue(), path)
 
 
 def write_json(data: Any, path: str | Path) -> Path:
     """Write `data` as indented JSON."""
-    path = Path(path)
-    _atomic_write(path, lambda file: file.write(json.dumps(data, indent=2, default=str).encode()))
-    return path
+    return write_text(json.dumps(data, indent=2, default=str), path)
+
+
+def write_npy(array: np.ndarray, path: str | Path) -> Path:
+    """Save an array as .npy, atomically."""
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return write_bytes(buffer.getvalue(), path)
+

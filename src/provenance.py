@@ -1,10 +1,15 @@
-"""What a run records about itself in `provenance.json`: how to rerun it and what it ran on."""
+"""What a run records about itself in `provenance.json`: how to rerun it and what it ran on.
+
+Secrets never enter it: values of config keys and environment variables named like a key,
+token, secret or password are replaced by REDACTED, wherever they appear.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import traceback
@@ -19,9 +24,17 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from src.errors import user_error
-from src.outputs import write_json
+from src.outputs import write_json, write_text
 
 FILE = "provenance.json"
+REDACTED = "REDACTED"
+# a name ending in key, token, secret or password (WANDB_API_KEY, hf_token, logger.password ...)
+SECRET_NAME = re.compile(r"(key|token|secret|password|passwd|credentials?)$", re.IGNORECASE)
+SECRET_ASSIGNMENT = re.compile(
+    r"""(?P<name>[\w.+~/-]*?(?:key|token|secret|password|passwd|credentials?))=(?P<value>'[^']*'|"[^"]*"|[^\s'",]+)""",
+    re.IGNORECASE,
+)
+SHORTEST_SECRET = 8  # shorter values of secret-named variables are not searched for in text: too many false hits
 PACKAGES = ("torch", "torchvision", "lightning", "hydra-core", "omegaconf", "wandb", "captum", "numpy")
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -95,10 +108,15 @@ def job_overrides() -> list[str] | None:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else None
 
 
+def command() -> list[str]:
+    """The command line that started this process."""
+    return [Path(sys.executable).name, *sys.argv]
+
+
 def collect(cfg: DictConfig) -> dict[str, Any]:
     """Everything provenance.json holds at the start of a run."""
     return {
-        "command": [Path(sys.executable).name, *sys.argv],
+        "command": command(),
         "overrides": job_overrides(),
         "seed": cfg.get("seed"),
         "host": platform.node(),
@@ -130,9 +148,9 @@ def recorded(cfg: DictConfig, output_dir: Path) -> Iterator[dict[str, Any]]:
     if record is None:
         record = collect(cfg)
     else:
-        record.setdefault("resumed", []).append({"command": [Path(sys.executable).name, *sys.argv], "started": now()})
+        record.setdefault("resumed", []).append({"command": command(), "started": now()})
         record.update(status="running", finished=None, error=None)
-    write_json(record, output_dir / FILE)
+    write_json(redact(record), output_dir / FILE)
     try:
         yield record
     except BaseException as err:
@@ -143,7 +161,7 @@ def recorded(cfg: DictConfig, output_dir: Path) -> Iterator[dict[str, Any]]:
         record["status"] = "completed"
     finally:
         record["finished"] = now()
-        write_json(record, output_dir / FILE)
+        write_json(redact(record), output_dir / FILE)
 
 
 def describe(err: BaseException) -> dict[str, str]:
@@ -153,3 +171,46 @@ def describe(err: BaseException) -> dict[str, str]:
         "message": str(err).splitlines()[0] if str(err) else type(err).__name__,
         "traceback": "".join(traceback.format_exception(err)),
     }
+
+
+def secret_values() -> list[str]:
+    """The values of the environment's secret-named variables, longest first."""
+    found = {value for name, value in os.environ.items() if SECRET_NAME.search(name) and len(value) >= SHORTEST_SECRET}
+    return sorted(found, key=len, reverse=True)
+
+
+def scrub(text: str, secrets: list[str] | None = None) -> str:
+    """`text` without secrets: the environment's secret values, and the value of any `name=value` with a secret name."""
+    for secret in secret_values() if secrets is None else secrets:
+        text = text.replace(secret, REDACTED)
+    return SECRET_ASSIGNMENT.sub(lambda m: f"{m['name']}={REDACTED}", text)
+
+
+def is_interpolation(value: object) -> bool:
+    return isinstance(value, str) and value.startswith("${") and value.endswith("}")
+
+
+def redact(data: Any, secrets: list[str] | None = None) -> Any:
+    """A copy of plain data (dicts, lists, strings) with every secret replaced by REDACTED.
+
+    A secret-named key keeps an interpolation as written (${oc.env:WANDB_API_KEY} names, not holds, it).
+    """
+    secrets = secret_values() if secrets is None else secrets
+    if isinstance(data, dict):
+        return {
+            key: REDACTED if SECRET_NAME.search(str(key)) and value is not None and not is_interpolation(value)
+            else redact(value, secrets)
+            for key, value in data.items()
+        }
+    if isinstance(data, (list, tuple)):
+        return [redact(item, secrets) for item in data]
+    return scrub(data, secrets) if isinstance(data, str) else data
+
+
+def redact_files(folder: Path) -> None:
+    """Rewrite the YAML files Hydra wrote in `folder` (config, overrides, hydra) without their secrets."""
+    for path in sorted(Path(folder).glob("*.yaml")):
+        written = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+        clean = redact(written)
+        if clean != written:
+            write_text(OmegaConf.to_yaml(clean), path)

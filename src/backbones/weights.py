@@ -56,12 +56,12 @@ def file_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict | None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several unrelated types for bad files
-        if "Unsupported global" in str(err):
+        if "unsupported global" in str(err).lower():
             raise ConvisError(
                 f"weights file {path} holds objects other than tensors; convis loads with "
                 "weights_only=True and runs no code from a weights file: save model.state_dict() instead"
             ) from err
-        raise ConvisError(f"weights file {path} is not a readable PyTorch file: {str(err).splitlines()[0]}") from err
+        raise ConvisError(f"weights file {path} is not a readable PyTorch file ({_reason(err)})") from err
     meta = _finetune_meta(state, path)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
@@ -71,6 +71,13 @@ def file_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict | None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ConvisError(f"weights file {path} is not a state dict (a mapping of names to tensors)")
     return state, meta
+
+
+def _reason(err: Exception) -> str:
+    """torch's specific complaint about a file, without its advice to load with weights_only=False."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    specific = [line for line in lines if "error" in line.lower() and "weights_only" not in line]
+    return (specific or lines or [type(err).__name__])[-1][:200]
 
 
 def _finetune_meta(checkpoint: object, path: Path) -> dict | None:

@@ -88,7 +88,10 @@ def sample_image(name: str) -> Image.Image:
 def image_transform(
     image_size: int, mean: Sequence[float], std: Sequence[float]
 ) -> Callable[[Image.Image], torch.Tensor]:
-    """Resize the shorter side, centre-crop to a square, scale to [0, 1] and normalise: a (3, S, S) tensor."""
+    """Resize the shorter side, centre-crop to a square, scale to [0, 1] and normalise: a (C, S, S) tensor.
+
+    C is len(mean): 3, or 1 for a grayscale network (the luminance).
+    """
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size <= 0:
         raise ConvisError(f"image_size must be a positive integer, got {image_size!r}; e.g. image_size=224")
     return v2.Compose(
@@ -97,6 +100,7 @@ def image_transform(
             v2.Resize(image_size, antialias=True),
             v2.CenterCrop(image_size),
             v2.ToDtype(torch.float32, scale=True),
+            *([v2.Grayscale(1)] if len(mean) == 1 else []),  # a grayscale network's one channel
             v2.Normalize(list(mean), list(std)),
         ]
     )

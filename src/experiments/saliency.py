@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import copy
 from functools import partial
 from pathlib import Path
@@ -22,7 +24,7 @@ from src.errors import ConvisError
 from src.experiments.setup import build_trainer, positive
 from src.metrics.saliency import randomisable_layers
 from src.modules.saliency import SaliencyModule, SaliencyWriter, collate
-from src.outputs import write_json
+from src.outputs import write_bytes, write_json
 from src.targets import resolve_targets
 
 POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
@@ -156,8 +158,9 @@ def plot_sanity(rows: list[dict], method: str, path: Path) -> None:
     axes.set_ylim(top=1.05)
     axes.axhline(0, color="grey", linewidth=0.5)
     axes.legend()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, dpi=100, format="png")
+    write_bytes(buffer.getvalue(), path)
 
 
 def log_run(trainer: L.Trainer, metrics: dict, output_dir: Path) -> None:

@@ -1,27 +1,47 @@
-"""Lightning callbacks of the visualisation runs: image logging, loss history, checkpoints to resume from."""
+"""Lightning callbacks of the visualisation runs: image logging, loss history, checkpoints to resume from,
+a clean stop on Ctrl-C or SIGTERM, and the loss terms in the progress bar."""
 
 from __future__ import annotations
 
 import csv
+import io
+import logging
+import shutil
+import signal
+import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from src.errors import ConvisError
+from src.errors import ConvisError, NonFiniteLoss
 from src.modules.visualisation import is_logging_step
+from src.outputs import safe_name, save_image, write_json, write_text
 
 HISTORY = "history.csv"
 CHECKPOINTS = "checkpoints"
 LAST = "last.ckpt"
+PARTIAL = "partial"  # what a run that stopped early leaves: images/ and metrics.json
+log = logging.getLogger(__name__)
+
+
+def stopped_early(exception: BaseException) -> bool:
+    """Whether a run ended by a clean stop (Ctrl-C, SIGTERM) or a non-finite loss, whose state is worth keeping."""
+    return isinstance(exception, (KeyboardInterrupt, SIGTERMException, NonFiniteLoss))
 
 
 class ImageLogger(L.Callback):
-    """Log the current images to loggers that take images (W&B) every `every` steps."""
+    """Log the current images to loggers that take images (W&B) every `every` steps.
+
+    When the run stops early it writes them to partial/images/: the current images after a
+    Ctrl-C or SIGTERM, the last ones whose losses were finite after a NaN or Inf.
+    """
 
     def __init__(self, every: int, captions: list[str], render: Callable[[torch.Tensor], torch.Tensor]) -> None:
         self.every, self.captions, self.render = every, captions, render
@@ -35,41 +55,47 @@ class ImageLogger(L.Callback):
             if hasattr(logger, "log_image"):
                 logger.log_image("images", list(images.cpu()), step=step, caption=self.captions)
 
+    def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
+        if not stopped_early(exception):
+            return
+        image = module.last_good if isinstance(exception, NonFiniteLoss) else module.param().detach()
+        folder = Path(trainer.default_root_dir) / PARTIAL / "images"
+        for caption, picture in zip(self.captions, self.render(image)):
+            save_image(picture, folder / f"{safe_name(caption)}.png")
+
 
 class LossHistory(L.Callback):
-    """Append the step and every logged value to a CSV after each step, whatever the logger.
+    """Write the step and every logged value to a CSV at each logging step, whatever the logger.
 
-    The report draws its loss curves from this file. A resumed run keeps the rows up to its
-    checkpoint's step, so the file ends as an uninterrupted run's would.
+    The report draws its loss curves from this file. It is rewritten whole and atomically, so a
+    kill never leaves half a row. A resumed run keeps the rows up to its checkpoint's step, so
+    the file ends as an uninterrupted run's would.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.columns: list[str] | None = None
+        self.rows: list[dict[str, Any]] = []
 
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         rows = read_history(self.path) if trainer.global_step and self.path.is_file() else []
-        kept = [row for row in rows if int(row["step"]) <= trainer.global_step]
-        self.columns = list(kept[0]) if kept else None
+        self.rows = [row for row in rows if int(row["step"]) <= trainer.global_step]
         self.path.unlink(missing_ok=True)
-        if kept:
-            self._write(kept)
+        if self.rows:
+            self._write()
 
     def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *_: object) -> None:
         if not is_logging_step(trainer):
             return
         values = {name: float(value) for name, value in trainer.callback_metrics.items() if value.numel() == 1}
-        if self.columns is None:
-            self.columns = ["step", *values]
-        self._write([{"step": trainer.global_step, **values}])
+        self.rows.append({"step": trainer.global_step, **values})
+        self._write()
 
-    def _write(self, rows: list[dict[str, Any]]) -> None:
-        header = not self.path.exists()
-        with self.path.open("a", newline="") as file:
-            writer = csv.DictWriter(file, self.columns, restval="", extrasaction="ignore")
-            if header:
-                writer.writeheader()
-            writer.writerows(rows)
+    def _write(self) -> None:
+        text = io.StringIO()
+        writer = csv.DictWriter(text, list(self.rows[0]), restval="", extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text(text.getvalue(), self.path)
 
 
 def read_history(path: str | Path) -> list[dict[str, str]]:
@@ -103,21 +129,88 @@ class RandomState(L.Callback):
             self.pending = None
 
 
+class StopSaver(Checkpoint):
+    """On Ctrl-C or SIGTERM, finish the current step, save checkpoints/last.ckpt and stop: resume=DIR goes on.
+
+    A second Ctrl-C stops at once, saving nothing. After a clean stop or a non-finite loss it
+    writes partial/metrics.json: why and at which step the run stopped, the last logged losses,
+    the images (ImageLogger writes them) and how to resume. A run that completes removes partial/.
+    """
+
+    def __init__(self, output_dir: str | Path) -> None:
+        self.output_dir = Path(output_dir)
+        self.requested: int | None = None
+        self.raised: BaseException | None = None
+        self.previous: dict[int, Any] = {}
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.requested = self.raised = None
+        if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
+            self.previous = {sig: signal.signal(sig, self.request) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def request(self, signum: int, frame: FrameType | None) -> None:
+        """The signal handler: remember the request; a second Ctrl-C interrupts at once."""
+        if self.requested is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = signum
+        log.warning("%s: stopping after this step (Ctrl-C again to stop at once)", signal.Signals(signum).name)
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *_: object) -> None:
+        if self.requested is None:
+            return
+        self.raised = KeyboardInterrupt() if self.requested == signal.SIGINT else SIGTERMException(128 + self.requested)
+        raise self.raised
+
+    def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
+        self.restore()
+        if exception is self.raised:
+            trainer.save_checkpoint(self.output_dir / CHECKPOINTS / LAST)
+            self.write_partial(trainer, {"stopped_by": signal.Signals(self.requested).name}, resumable=True)
+        elif isinstance(exception, NonFiniteLoss):
+            reason = {"stopped_by": "non-finite loss", "term": exception.term, "non_finite_at_step": exception.step}
+            self.write_partial(trainer, reason, resumable=False)
+
+    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.restore()
+        shutil.rmtree(self.output_dir / PARTIAL, ignore_errors=True)
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous = {}
+
+    def write_partial(self, trainer: L.Trainer, reason: dict[str, Any], resumable: bool) -> None:
+        folder = self.output_dir / PARTIAL
+        losses = {name: float(value) for name, value in trainer.callback_metrics.items() if value.numel() == 1}
+        resume = f"python run.py resume={self.output_dir}" if resumable else None
+        record = {
+            **reason,
+            "stopped_at_step": trainer.global_step,
+            "losses": losses,
+            "images": sorted(str(p.relative_to(self.output_dir)) for p in (folder / "images").glob("*.png")),
+            "checkpoint": f"{CHECKPOINTS}/{LAST}" if resumable else None,
+            "resume": resume,
+        }
+        write_json(record, folder / "metrics.json")
+        log.warning("stopped at step %d: images and losses so far in %s%s", trainer.global_step, folder,
+                    f"; continue with: {resume}" if resume else "")
+
+
 def checkpointing(output_dir: str | Path, every: int) -> list[L.Callback]:
-    """Save `checkpoints/last.ckpt` every `every` steps (and at the end) with what a resume needs; [] for 0."""
-    if every <= 0:
-        return []
+    """Save `checkpoints/last.ckpt` every `every` steps (0: only on a stop) with what a resume needs, and stop cleanly."""
     # the state after each step is what a resume needs; the step batches carry no data to resume
     warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
     warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended")
-    last = ModelCheckpoint(
-        dirpath=Path(output_dir) / CHECKPOINTS,
-        every_n_train_steps=every,
-        save_top_k=0,
-        save_last=True,
-        enable_version_counter=False,
-    )
-    return [last, RandomState()]
+    periodic = [
+        ModelCheckpoint(
+            dirpath=Path(output_dir) / CHECKPOINTS,
+            every_n_train_steps=every,
+            save_top_k=0,
+            save_last=True,
+            enable_version_counter=False,
+        )
+    ]
+    return [*(periodic if every > 0 else []), RandomState(), StopSaver(output_dir)]
 
 
 def last_checkpoint(run_dir: str | Path) -> Path:
@@ -129,3 +222,27 @@ def last_checkpoint(run_dir: str | Path) -> Path:
             "checkpoints (checkpoint_every > 0), or drop resume= to start afresh"
         )
     return path
+
+
+class LossBar(TQDMProgressBar):
+    """Lightning's progress bar, showing beside the total `loss` each loss term summed over the groups.
+
+    The terms are the logged `group/term` values, read at the logging steps only: reading a
+    value waits for the device.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.terms: dict[str, float] = {}
+
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
+        if is_logging_step(trainer):
+            self.terms = {}
+            for key, value in trainer.callback_metrics.items():
+                group, _, term = key.rpartition("/")
+                if group and term != "loss" and value.numel() == 1:
+                    self.terms[term] = self.terms.get(term, 0.0) + float(value)
+        super().on_train_batch_end(trainer, module, *args)
+
+    def get_metrics(self, trainer: L.Trainer, module: L.LightningModule) -> dict[str, Any]:
+        return {**super().get_metrics(trainer, module), **self.terms}

@@ -27,7 +27,7 @@ from src.metrics.saliency import (
     paired_iou,
     spearman,
 )
-from src.outputs import denormalise, safe_name, save_image
+from src.outputs import denormalise, safe_name, save_image, write_npy
 
 
 def collate(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -170,8 +170,7 @@ class SaliencyWriter(BasePredictionWriter):
         stem = safe_name(name)
         target = int(prediction["targets"][i])
         map_path = self.output_dir / "maps" / f"{stem}.npy"
-        map_path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(map_path, prediction["maps"][i].numpy().astype(np.float32))
+        write_npy(prediction["maps"][i].numpy().astype(np.float32), map_path)
         result: dict[str, Any] = {
             "image": name,
             "target": self.categories[target],

@@ -11,6 +11,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
 from src.backbones import FeatureExtractor
+from src.errors import NonFiniteLoss
 from src.objectives import INPUT, Objective
 from src.priors.prior import Constraint, Transform
 
@@ -50,6 +51,8 @@ class VisualisationModule(L.LightningModule):
     Each step runs every group through its own cut network (backward per group keeps one
     graph alive at a time), then steps the optimiser and applies the pixel constraints.
     The last `final_steps` run at `final_lr_factor` times the rate without transforms.
+    A loss term that goes NaN or Inf stops the run at the next logging step (NonFiniteLoss);
+    `last_good` keeps the last image whose losses were all finite.
     """
 
     def __init__(
@@ -70,6 +73,9 @@ class VisualisationModule(L.LightningModule):
         self.make_optimizer = optimizer
         self.steps, self.final_steps, self.final_lr_factor = steps, final_steps, final_lr_factor
         self.constraints = list(constraints)
+        self.last_good: torch.Tensor | None = None
+        self.first_bad: torch.Tensor | None = None  # per logged value: the step it went non-finite, 0 if never
+        self.bad_value: torch.Tensor | None = None
 
     def configure_optimizers(self):
         optimizer = self.make_optimizer(self.param.parameters())
@@ -109,13 +115,37 @@ class VisualisationModule(L.LightningModule):
             self.manual_backward(total.sum())
             logs.update({f"{group.tag}/{name}": value.detach().mean() for name, value in parts.items()})
             logs[f"{group.tag}/loss"] = total.detach().mean()
+        self.watch(leaf.detach(), logs)
         self.manual_backward(image, leaf.grad)
         optimizer.step()
         schedule.step()
         self.param.constrain(self.constraints, self.global_step - 1)  # the index of the step just taken
         if is_logging_step(self.trainer):  # self.log costs more than a small network's step: log at intervals
+            self.stop_if_non_finite(list(logs))
             self.log_dict(logs, on_step=True, on_epoch=False)
             self.log("loss", sum(logs[f"{g.tag}/loss"] for g in self.groups), prog_bar=True, on_step=True, on_epoch=False)
+
+    def watch(self, image: torch.Tensor, logs: dict[str, torch.Tensor]) -> None:
+        """Before the step: note each value's first non-finite step and copy the image if all are finite so far.
+
+        Runs on the device without waiting for it; steps count from 1, 0 means finite so far.
+        """
+        values = torch.stack(list(logs.values()))
+        if self.first_bad is None:
+            self.first_bad, self.bad_value = torch.zeros_like(values, dtype=torch.long), torch.zeros_like(values)
+            self.last_good = image.clone()  # the image may be the parameter itself, which the step changes
+        newly = ~torch.isfinite(values) & (self.first_bad == 0)
+        self.first_bad = torch.where(newly, self.global_step + 1, self.first_bad)
+        self.bad_value = torch.where(newly, values, self.bad_value)
+        self.last_good = torch.where((self.first_bad == 0).all(), image, self.last_good)
+
+    def stop_if_non_finite(self, names: list[str]) -> None:
+        """Raise NonFiniteLoss for the value that went non-finite first (a term before its group's total)."""
+        if not bool(self.first_bad.any()):  # the one wait for the device, at logging steps only
+            return
+        steps = self.first_bad.tolist()
+        index = min((step, i) for i, step in enumerate(steps) if step)[1]
+        raise NonFiniteLoss(names[index], steps[index], float(self.bad_value[index]))
 
     @torch.no_grad()
     def evaluate(self) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from src.outputs import safe_name
+from src.outputs import safe_name, write_bytes, write_text
 
 if TYPE_CHECKING:
     from src.reporting.report import Report, Table
@@ -79,10 +79,5 @@ def write_markdown(report: Report) -> Path:
     folder = report.root / FILES
     charts = []
     for chart in report.charts:
-        folder.mkdir(exist_ok=True)
-        path = folder / f"loss_{safe_name(chart.term)}.svg"
-        path.write_bytes(chart.svg)
-        charts.append(path)
-    out = report.root / "report.md"
-    out.write_text(render_markdown(report, charts), encoding="utf-8")
-    return out
+        charts.append(write_bytes(chart.svg, folder / f"loss_{safe_name(chart.term)}.svg"))
+    return write_text(render_markdown(report, charts), report.root / "report.md")

@@ -10,6 +10,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from src.outputs import write_text
 from src.reporting.curves import Chart, charts
 from src.reporting.grid import Grid, cells, header, is_label, labels, layout, shown, swept, varying
 from src.reporting.html import render_html
@@ -148,6 +149,5 @@ def build(root: str | Path, columns: int | None = None) -> Report:
 def write(root: str | Path, columns: int | None = None) -> tuple[Path, Path]:
     """Write root/report.html (self-contained) and root/report.md (with report_files/); return their paths."""
     report = build(root, columns)
-    html = Path(root) / "report.html"
-    html.write_text(render_html(report), encoding="utf-8")
+    html = write_text(render_html(report), Path(root) / "report.html")
     return html, write_markdown(report)

@@ -53,10 +53,11 @@ def parse_overrides(lines: list[str]) -> dict[str, str]:
 
 
 def load_run(path: Path, root: Path) -> Run:
-    """Read one run directory; files it lacks leave their fields empty."""
-    record = provenance.read(path)
+    """Read one run directory; files it lacks leave their fields empty, secrets come out REDACTED."""
+    record = provenance.redact(provenance.read(path))
     overrides_file = path / HYDRA_OVERRIDES
-    overrides = parse_overrides(list(OmegaConf.load(overrides_file))) if overrides_file.is_file() else {}
+    typed = OmegaConf.to_container(OmegaConf.load(overrides_file), resolve=False) if overrides_file.is_file() else []
+    overrides = parse_overrides(typed)  # as typed: ${oc.env:...} stays unresolved
     if record and isinstance(record.get("config"), dict):
         config = record["config"]
     elif (path / HYDRA_CONFIG).is_file():
@@ -66,8 +67,8 @@ def load_run(path: Path, root: Path) -> Run:
     return Run(
         path=path,
         name=path.name if path == root else path.relative_to(root).as_posix(),
-        overrides=overrides,
-        config=config,
+        overrides=provenance.redact(overrides),
+        config=provenance.redact(config),
         metrics=json.loads((path / METRICS).read_text()) if (path / METRICS).is_file() else None,
         history=read_history(path / HISTORY) if (path / HISTORY).is_file() else [],
         provenance=record,

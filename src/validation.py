@@ -1,0 +1,246 @@
+"""Checking a composed config before any heavy work, so that a bad value fails at once, in one line.
+
+Cheap by design: no weights and no data are loaded. The network is built on PyTorch's meta
+device (shapes without numbers) to check layer names, class targets and whether image_size
+is large enough for the layers a run reads. What only the data can tell (unreadable images,
+empty folders) is checked where the data is read.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+from src.backbones import Backbone
+from src.backbones.names import LOGITS
+from src.backbones.weights import looks_like_path
+from src.errors import ConvisError, convis_cause, one_line, unknown
+from src.experiments import EXPERIMENTS
+from src.targets import resolve_targets
+
+# the size a network is probed at when a smaller one fails: if that fails too, the size is not the problem
+PROBE_SIZE = 224
+TARGETED = ("class_score", "saliency")  # the objectives that read `target`
+OBJECTS = ("backbone", "dataset", "param", "prior", "optimizer.optim", "trainer")  # keys built by instantiate
+
+
+def whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The numbers at config keys matching `pattern` (fnmatch, dotted, list items by index) must pass `test`."""
+
+    pattern: str
+    test: Callable[[object], bool]
+    wants: str
+    example: str
+    nullable: bool = False
+
+    def check(self, key: str, value: object) -> None:
+        """Fail on a value this rule does not accept."""
+        if not (value is None and self.nullable) and not self.test(value):
+            raise ConvisError(f"{key}={value!r} must be {self.wants}, e.g. {key}={self.example}")
+
+
+def positive_whole(pattern: str, example: str = "100", nullable: bool = False) -> Rule:
+    return Rule(pattern, lambda v: whole(v) and v > 0, "a positive whole number", example, nullable)
+
+
+def count(pattern: str, example: str) -> Rule:
+    return Rule(pattern, lambda v: whole(v) and v >= 0, "a whole number, 0 or more", example)
+
+
+def positive_number(pattern: str, example: str) -> Rule:
+    return Rule(pattern, lambda v: number(v) and v > 0, "a positive number", example)
+
+
+RULES: tuple[Rule, ...] = (
+    positive_whole("image_size", "224"),
+    positive_whole("steps", nullable=True),  # null where the objective counts epochs instead (finetune)
+    Rule("seed", whole, "a whole number", "0"),
+    count("image_every", "50"),
+    count("checkpoint_every", "50"),
+    positive_whole("trainer.log_every_n_steps", "10"),
+    positive_number("optimizer.optim.lr", "0.01"),
+    count("optimizer.final_steps", "50"),
+    positive_number("optimizer.final_lr_factor", "0.1"),
+    positive_number("objective.feature_weight", "100"),
+    positive_number("objective.init_scale", "0.1"),
+    positive_number("prior.penalties.*.weight", "1.0"),
+    Rule("objective.terms.*.weight", lambda v: number(v) and v != 0, "a non-zero number", "-0.5"),
+    Rule("objective.diversity", lambda v: number(v) and v >= 0, "a number, 0 or more", "100"),
+    positive_whole("objective.batch", "4"),
+    positive_whole("objective.batch_size", "8"),
+    positive_whole("objective.samples", "50"),
+    positive_whole("objective.samples_per_pass", "10", nullable=True),
+    positive_whole("objective.epochs", "20"),
+    positive_number("objective.optimizer.lr", "0.002"),
+)
+
+
+def as_list(value: object) -> list:
+    """A config value that may be one item or a list, as a list (None gives [])."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple, ListConfig)):
+        return list(value)
+    return [value]
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise a ConvisError naming the first bad value of `cfg` and what to type instead."""
+    try:
+        values = resolved(cfg)
+        check_numbers(values)
+        check_objects(values)
+        check_objective(cfg)
+        check_network(cfg)
+    except OmegaConfBaseException as err:
+        raise ConvisError(f"bad config value: {one_line(str(err))}") from err
+
+
+def resolved(cfg: DictConfig) -> dict[str, Any]:
+    """The config as plain values, every interpolation resolved; a missing or unresolvable value fails."""
+    try:
+        return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as err:
+        raise ConvisError(f"{err.full_key} has no value: give one on the command line, e.g. {err.full_key}=...") from err
+    except OmegaConfBaseException as err:
+        raise ConvisError(f"cannot resolve {err.full_key or 'the config'}: {one_line(str(err))}") from err
+
+
+def nodes(value: object, key: str = "") -> Iterator[tuple[str, object]]:
+    """Every (dotted key, value) of a plain config tree, containers included; list items keyed by index."""
+    if key:
+        yield key, value
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for name, child in items:
+        yield from nodes(child, f"{key}.{name}" if key else str(name))
+
+
+def check_numbers(values: dict[str, Any]) -> None:
+    """Each value a Rule covers is a number of the kind it needs."""
+    for key, value in nodes(values):
+        for rule in RULES:
+            if fnmatch.fnmatchcase(key, rule.pattern):
+                rule.check(key, value)
+
+
+def lookup(values: dict[str, Any], key: str) -> object:
+    """The value at a dotted key of a plain config tree, None where the path breaks off."""
+    node: object = values
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def check_objects(values: dict[str, Any]) -> None:
+    """The keys that describe an object to build still do: a mapping naming its class in _target_."""
+    for key in OBJECTS:
+        node = lookup(values, key)
+        if not (isinstance(node, dict) and "_target_" in node):
+            raise ConvisError(
+                f"{key}={node!r} does not describe an object to build: choose an option of its group "
+                f"(python run.py --help lists them) or give {key}._target_"
+            )
+
+
+def check_objective(cfg: DictConfig) -> None:
+    """The objective is one that convis runs, and a saliency method one that it knows."""
+    name = OmegaConf.select(cfg, "objective.name")
+    if name not in EXPERIMENTS:
+        raise unknown("objective.name", name, EXPERIMENTS)
+    if name == "saliency":
+        from src.attribution import METHODS  # imports Captum: only when it is needed
+
+        if cfg.method not in METHODS:
+            raise unknown("method", cfg.method, METHODS)
+
+
+def layers_read(cfg: DictConfig) -> list[object]:
+    """The layers a run of this objective reads (the classifier output for the class-based ones)."""
+    objective = cfg.objective
+    if objective.name == "inversion":
+        return as_list(cfg.layer)
+    if objective.name == "activation":
+        terms = as_list(objective.get("terms"))
+        named = [t.get("layer") if isinstance(t, DictConfig) else t for t in terms] if terms else as_list(cfg.layer)
+        return named + as_list(objective.get("diversity_layer"))
+    if objective.name == "saliency" and cfg.method == "gradcam":
+        return [LOGITS, *as_list(objective.get("gradcam_layer"))]
+    return [LOGITS]
+
+
+def meta_backbone(cfg: DictConfig) -> Backbone | None:
+    """The configured network with random weights on the meta device: its names and shapes, no memory.
+
+    None when a model cannot be built there (its construction reads values): the run checks it then.
+    """
+    try:
+        with torch.device("meta"):
+            return instantiate(cfg.backbone, weights=None, seed=0)
+    except InstantiationException as err:
+        if (problem := convis_cause(err)) is not None:
+            raise problem from err
+        return None
+
+
+def check_network(cfg: DictConfig) -> None:
+    """Layer names exist, image_size leaves every layer read an output, class targets exist."""
+    layers = layers_read(cfg)
+    if not layers:
+        raise ConvisError(f"objective={cfg.objective.name} reads a layer and none is given: e.g. layer=block3_conv1")
+    for layer in layers:
+        if not isinstance(layer, str):
+            raise ConvisError(f"layer {layer!r} is not a layer name: give a name such as block3_conv1 or features.11")
+    backbone = meta_backbone(cfg)
+    if backbone is None:
+        return
+    for layer in layers:
+        backbone.path(layer)
+    check_size(backbone, layers, cfg.image_size)
+    weights = cfg.backbone.get("weights")
+    if cfg.objective.name in TARGETED and not (weights and looks_like_path(str(weights))):
+        resolve_targets(as_list(cfg.target), backbone.categories)  # a fine-tuned file brings its own classes
+
+
+def fits(backbone: Backbone, layers: list[str], size: int) -> bool:
+    """Whether a size x size image leaves every layer in `layers` a non-empty output."""
+    extractor = backbone.extractor(layers)
+    try:
+        with torch.device("meta"):
+            outputs = extractor(torch.zeros(1, backbone.channels, size, size))
+    except ConvisError:
+        raise
+    except Exception:  # "Output size is too small" from the first layer that shrinks it to nothing, or an op
+        return False  # the meta device lacks: check_size blames the size only if a larger one fits
+    return all(output.numel() > 0 for output in outputs.values())
+
+
+def check_size(backbone: Backbone, layers: list[str], size: int) -> None:
+    """image_size is large enough for the deepest layer read; the error gives the smallest that is."""
+    if fits(backbone, layers, size) or size >= PROBE_SIZE or not fits(backbone, layers, PROBE_SIZE):
+        return
+    low, high = size, PROBE_SIZE  # low fails, high fits
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if fits(backbone, layers, middle) else (middle, high)
+    raise ConvisError(
+        f"image_size={size} is too small for {', '.join(layers)} of {backbone.arch}: the network shrinks it "
+        f"to nothing before that layer; use image_size={high} or more"
+    )

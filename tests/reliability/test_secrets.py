@@ -1,0 +1,61 @@
+"""Secrets (API keys, tokens, passwords) never reach provenance, Hydra's saved configs, the console or a report;
+the console shows the config at the start and where the outputs are at the end."""
+
+import json
+
+from omegaconf import open_dict
+
+from src import provenance
+from src.provenance import REDACTED, redact, scrub
+from src.reporting.report import write
+
+ENV_SECRET = "env-token-0123456789"
+CLI_SECRET = "cli-key-9876543210"
+
+
+def test_values_under_secret_names_and_the_environments_secrets_are_redacted(monkeypatch):
+    monkeypatch.setenv("MY_SERVICE_TOKEN", ENV_SECRET)
+    data = {
+        "logger": {"api_key": "abc", "token": None, "password": "${oc.env:DB_PASSWORD}", "project": "convis"},
+        "note": f"uses {ENV_SECRET} inside",
+        "command": ["python", "run.py", "+logger.api_key=abc", "layer=block1_conv1", "hf_token='a b'"],
+        "keys": 3,
+    }
+    assert redact(data) == {
+        "logger": {"api_key": REDACTED, "token": None, "password": "${oc.env:DB_PASSWORD}", "project": "convis"},
+        "note": f"uses {REDACTED} inside",
+        "command": ["python", "run.py", f"+logger.api_key={REDACTED}", "layer=block1_conv1", f"hf_token={REDACTED}"],
+        "keys": 3,
+    }
+    assert scrub("WANDB_API_KEY=abc python run.py seed=1") == f"WANDB_API_KEY={REDACTED} python run.py seed=1"
+
+
+def test_provenance_holds_no_secret(cfg_factory, tmp_path, monkeypatch):
+    monkeypatch.setenv("MY_SERVICE_TOKEN", ENV_SECRET)
+    cfg = cfg_factory()
+    with open_dict(cfg):
+        cfg.logger = {"api_key": CLI_SECRET, "note": ENV_SECRET}
+    with provenance.recorded(cfg, tmp_path):
+        pass
+    text = (tmp_path / "provenance.json").read_text()
+    assert CLI_SECRET not in text and ENV_SECRET not in text
+    assert json.loads(text)["config"]["logger"] == {"api_key": REDACTED, "note": REDACTED}
+
+
+def test_a_run_keeps_secrets_out_of_every_file_and_the_console(convis, tmp_path):
+    run_dir = tmp_path / "run"
+    done = convis("layer=block1_conv1", "backbone.weights=null", "image_size=32", "steps=2", "logger=none",
+                  f"+logger.api_key={CLI_SECRET}", "+note=${oc.env:MY_SERVICE_TOKEN}", f"hydra.run.dir={run_dir}",
+                  MY_SERVICE_TOKEN=ENV_SECRET)
+    assert done.returncode == 0, done.stderr[-3000:]
+    write(run_dir)  # report.html and report.md
+    files = [path for path in run_dir.rglob("*") if path.is_file()]
+    assert {"provenance.json", "config.yaml", "overrides.yaml", "hydra.yaml", "report.html", "report.md"} <= {p.name for p in files}
+    for path in files:
+        content = path.read_bytes()
+        assert CLI_SECRET.encode() not in content and ENV_SECRET.encode() not in content, path
+    console = done.stdout + done.stderr
+    assert CLI_SECRET not in console and ENV_SECRET not in console
+    assert "config (print_config=false hides it)" in console and "block1_conv1" in console  # the tree
+    assert f"done: 1 result(s) in {run_dir} (metrics.json, images" in console
+    assert f"report: python scripts/report.py {run_dir}" in console

@@ -1,0 +1,180 @@
+"""Config validation in-process: each bad value in one line, before any weights or data are read; random
+overrides (hypothesis) only ever give a ConvisError, never another exception or a hang."""
+
+import copy
+import re
+import signal
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from omegaconf import OmegaConf, open_dict
+
+from src.errors import ConvisError, hydra_problem
+from src.validation import validate
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["layer=blok5_conv3"], r"unknown layer 'blok5_conv3' for vgg16 \(did you mean block5_conv3"),
+        (["layer=[block1_conv1,5]"], r"layer 5 is not a layer name"),
+        (["objective=saliency", "method=gradiant"], r"unknown method=gradiant \(did you mean gradient"),
+        (["objective=class_score", "target=tabbby"], r"unknown class name target='tabbby'; closest: tabby"),
+        (["objective=class_score", "target=1000"], r"target=1000 is out of range: this model has classes 0 to 999"),
+        (["objective.name=inversio"], r"unknown objective.name=inversio \(did you mean inversion\?\)"),
+        (["image_size=8"], r"image_size=8 is too small for block5_conv3 of vgg16: .* use image_size=16 or more"),
+        (["objective=class_score", "target=1", "image_size=20"], r"image_size=20 is too small for logits .*image_size=32"),
+        (["image_size=0"], r"image_size=0 must be a positive whole number, e.g. image_size=224"),
+        (["image_size=12.5"], r"image_size=12.5 must be a positive whole number"),
+        (["steps=-3"], r"steps=-3 must be a positive whole number"),
+        (["optimizer.optim.lr=0"], r"optimizer.optim.lr=0 must be a positive number, e.g. optimizer.optim.lr=0.01"),
+        (["optimizer.optim.lr=-1e-3"], r"optimizer.optim.lr=-0.001 must be a positive number"),
+        (["optimizer.optim.lr=nan"], r"optimizer.optim.lr=nan must be a positive number"),
+        (["objective.feature_weight=-100"], r"objective.feature_weight=-100 must be a positive number"),
+        (["prior.penalties.1.weight=0"], r"prior.penalties.1.weight=0 must be a positive number"),
+        (["objective=activation", "objective.terms=[{layer:block4_conv1,weight:0}]"], r"objective.terms.0.weight=0 must be a non-zero"),
+        (["checkpoint_every=-1"], r"checkpoint_every=-1 must be a whole number, 0 or more"),
+        (["dataset=image_folder"], r"dataset.root has no value: give one on the command line, e.g. dataset.root="),
+        (["steps=${oc.env:CONVIS_TEST_UNSET}"], r"cannot resolve steps: .*CONVIS_TEST_UNSET"),
+        (["optimizer.optim=3"], r"optimizer.optim=3 does not describe an object to build"),
+        (["backbone=mobilenet_v2", "layer=block5_conv3"], r"unknown layer 'block5_conv3' for mobilenet_v2"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_it_and_what_to_type(cfg_factory, overrides, message):
+    with pytest.raises(ConvisError, match=message) as info:
+        validate(cfg_factory(*overrides))
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [],
+        ["backbone=mobilenet_v2", "layer=[block_1_expand_relu,out_relu]"],
+        ["objective=class_score", "target=[tabby,1]"],
+        ["objective=activation", "objective.terms=[{layer:block4_conv1,channel:7,weight:-0.5}]"],
+        ["objective=saliency", "method=gradcam", "objective.gradcam_layer=block4_conv3"],
+        ["objective=finetune", "dataset=shapes"],
+        ["image_size=16", "layer=block5_conv3"],  # 1x1 at the deepest layer still fits
+        ["backbone.weights=IMAGENET1K_V1"],  # checked without the weights: no download, no network
+    ],
+)
+def test_good_configs_pass(cfg_factory, overrides):
+    validate(cfg_factory(*overrides))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("backbone=vgg61", r"^unknown backbone=vgg61 \(did you mean vgg16\?\): choose one of .*mobilenet_v2.*e.g. backbone=vgg16$"),
+        ("objective=inversio", r"^unknown objective=inversio \(did you mean inversion\?\)"),
+        ("stepz=3", r"^unknown key stepz \(did you mean steps\?\).*add a new key with \+stepz=3$"),
+        ("optimizer.optim.lrr=3", r"^unknown key optimizer.optim.lrr \(did you mean optimizer.optim.lr\?\)"),
+        ("layer=[a,b", r"^cannot parse the override 'layer=\[a,b' \(.*\): see https://hydra.cc"),
+    ],
+)
+def test_hydra_errors_become_one_line_with_close_matches(override, message):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"), pytest.raises(HydraException) as info:
+        compose("config", overrides=[override])
+    line = hydra_problem(info.value)
+    assert re.search(message, line) and "\n" not in line, line
+
+
+# --- random overrides --------------------------------------------------------------------------------------
+
+@contextmanager
+def within(seconds: int):
+    """Fail instead of hanging: SIGALRM after `seconds`."""
+
+    def timeout(*_):
+        raise TimeoutError(f"validation took more than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, timeout)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+GROUPS = {"objective": ["inversion", "class_score", "activation", "saliency", "finetune"], "backbone": ["vgg16", "mobilenet_v2"]}
+KEYS = [
+    "image_size", "steps", "seed", "image_every", "checkpoint_every", "layer", "target", "method", "resume",
+    "optimizer.optim", "optimizer.optim.lr", "optimizer.final_steps", "optimizer.final_lr_factor",
+    "objective.feature_weight", "objective.terms", "objective.batch", "objective.diversity", "objective.name",
+    "objective.gradcam_layer", "objective.diversity_layer", "prior.penalties", "prior.penalties.0.weight",
+    "trainer.log_every_n_steps", "backbone.arch", "backbone.weights", "backbone.channels_last", "dataset",
+]
+WORDS = ["block5_conv3", "block1_conv1", "features.28", "logits", "tabby", "gradcam", "out_relu", "x", "", "..", "../etc"]
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-10, 10**6), st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(WORDS), st.text(max_size=12),
+)
+values = st.one_of(
+    scalars,
+    st.lists(scalars, max_size=3),
+    st.dictionaries(st.sampled_from(["layer", "channel", "weight", "_target_", "lr"]), scalars, max_size=3),
+)
+
+_composed: dict[tuple[str, str], object] = {}
+
+
+def composed(objective: str, backbone: str, folder: Path):
+    """The composed config of a group choice (cached: composing takes longer than validating)."""
+    if (objective, backbone) not in _composed:
+        small = ["backbone.weights=null", "image_size=32", "logger=none"]
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose("config", overrides=[*small, f"objective={objective}", f"backbone={backbone}"])
+        with open_dict(cfg):
+            cfg.output_dir = str(folder)
+        _composed[(objective, backbone)] = cfg
+    return copy.deepcopy(_composed[(objective, backbone)])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    objective=st.sampled_from(GROUPS["objective"]),
+    backbone=st.sampled_from(GROUPS["backbone"]),
+    changes=st.lists(st.tuples(st.sampled_from(KEYS), values), min_size=1, max_size=4),
+)
+def test_random_overrides_give_a_convis_error_or_pass(tmp_path, objective, backbone, changes):
+    cfg = composed(objective, backbone, tmp_path)
+    with open_dict(cfg):
+        for key, value in changes:
+            try:
+                OmegaConf.update(cfg, key, value, merge=False)
+            except Exception:  # OmegaConf refuses the value itself (e.g. a key under a number): not a config
+                return
+    with within(20):
+        try:
+            validate(cfg)
+        except ConvisError as err:
+            event("ConvisError")
+            assert str(err) and "\n" not in str(err), str(err)
+        else:
+            event("valid")
+
+
+@settings(max_examples=80, deadline=None)
+@given(key=st.sampled_from([*KEYS, "backbone", "objective", "prior", "stepz", "+new", "~steps", "hydra/launcher"]),
+       text=st.text(alphabet="abc_019.,[]{}:'\"=~ +-$", max_size=10))
+def test_random_override_strings_compose_or_give_one_line(key, text):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        try:
+            compose("config", overrides=[f"{key}={text}"])
+        except Exception as err:  # run.py prints this line for whatever Hydra raises before a job starts
+            line = hydra_problem(err)
+            assert line and "\n" not in line, line
+
+
+def test_validation_reads_no_weights_and_no_data(cfg_factory):
+    # both are checked where they are read (the backbone's loading, the dataset): validation stays cheap
+    validate(cfg_factory("backbone.weights=/no/such/weights.pth", "dataset.path=/no/such/picture.jpg"))
