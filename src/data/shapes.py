@@ -5,6 +5,9 @@ a small turn, on a cluttered background (a smooth muted colour field, pixel nois
 strokes in the objects' own colours). Shapes of one class share no colour, size or place, so
 the only evidence for the class is the object itself: what saliency metrics need. Squares and
 triangles are sized to the same area as a disc of the drawn radius, so area is no cue either.
+Each object lies wholly inside the picture, anywhere it fits (uniformly). It covers 3-18% of
+the picture, so the image centre is within the pointing game's tolerance of the object in
+about 60% of pictures (VOC07: 70%); at 16-28% of the side the centre was a 90% guess.
 The constants below were chosen so that random-init MobileNetV2 learns it in minutes on a CPU.
 """
 
@@ -25,7 +28,7 @@ from src.data.split import split_indices
 from src.errors import ConvisError
 
 CLASSES = ("disc", "square", "triangle")
-RADIUS = (0.16, 0.28)  # area-equivalent radius, as a fraction of the image side
+RADIUS = (0.1, 0.24)  # area-equivalent radius, as a fraction of the image side
 STROKES = (3, 7)  # distractor lines per image, [low, high)
 MIN_CONTRAST = 0.45  # least RGB distance between an object and the background beneath it
 BACKGROUND = (0.35, 0.65)  # range of the smooth colour field's values
@@ -164,7 +167,7 @@ class ShapesDataset(Dataset):
 
 
 def shapes(
-    size: int = 1500,
+    size: int = 3000,
     image_size: int = 64,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
@@ -174,7 +177,7 @@ def shapes(
 ) -> ShapesDataset:
     """`size` generated pictures, balanced over the classes, or the train or val part of them."""
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-        raise ConvisError(f"dataset.size={size!r} must be a positive whole number of images, e.g. dataset.size=1500")
+        raise ConvisError(f"dataset.size={size!r} must be a positive whole number of images, e.g. dataset.size=3000")
     transform = image_transform(image_size, mean, std)  # validates image_size
     labels = [index % len(CLASSES) for index in range(size)]
     return ShapesDataset(split_indices(labels, split, val_fraction, seed), image_size, seed, transform)

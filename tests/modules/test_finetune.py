@@ -90,14 +90,14 @@ def test_checkpoint_loads_with_weights_only_and_rebuilds_the_backbone(tmp_path):
 
 
 def test_a_small_network_learns_shapes_far_above_chance(tmp_path):
-    """Four conv blocks at 32 px, 720 training shapes, 10 epochs: the object is learnable evidence."""
+    """Four conv blocks at 48 px, 1200 training shapes, 10 epochs: the object is learnable evidence."""
     torch.manual_seed(0)
     blocks = [[nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(2)] for i, o in
               [(3, 16), (16, 32), (32, 64), (64, 64)]]
     net = nn.Sequential(*sum(blocks, []), nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(64, 3))
     module = FinetuneModule(net, "small", CLASSES, "18", partial(torch.optim.AdamW, lr=3e-3),
                             partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=10), channels_last=False)
-    train, val = (shapes(size=900, image_size=32, split=s) for s in ("train", "val"))
+    train, val = (shapes(size=1500, image_size=48, split=s) for s in ("train", "val"))
     trainer = L.Trainer(max_epochs=10, logger=False, enable_progress_bar=False, enable_model_summary=False,
                         default_root_dir=tmp_path, enable_checkpointing=False)
     trainer.fit(module, datamodule=ClassificationData(train, val, 32, augment=v2.RandomHorizontalFlip()))
