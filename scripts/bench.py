@@ -1,13 +1,14 @@
 """Steps per second of convis against a naive PyTorch loop and Lucent, side by side, one process.
 
     python scripts/bench.py                     # CPU: VGG16 + MobileNetV2, 128 and 224 px
-    python scripts/bench.py --device cuda       # adds bf16 autocast and torch.compile variants
+    python scripts/bench.py --device cuda       # adds a torch.compile variant
     python scripts/bench.py --archs vgg16 --sizes 224 --steps 10 --out bench.json
 
 Every approach optimises the same image objective with Adam from the same start for the same
 steps: (a) convis's VisualisationModule under a Lightning Trainer (frozen network cut after the
 layer), (b) a naive loop (whole torchvision model, weight gradients on), (c) Lucent's render_vis
-(pip install ".[bench]"), pixel parameterisation and no transforms for all. Achieved GFLOP/s is
+(pip install ".[bench]"), pixel parameterisation and no transforms for all. convis+bf16 (bf16
+autocast) runs on GPUs and on CPUs with native bfloat16 (AVX512-BF16, AMX). Achieved GFLOP/s is
 convis's counted forward+backward FLOPs per second, as a fraction of this machine's measured
 3x3-convolution throughput.
 """
@@ -20,7 +21,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -106,6 +107,11 @@ def user_run_peak_mib(arch: str, layer: str, size: int, steps: int = 5) -> float
     return usage.ru_maxrss / 1024
 
 
+def bf16_native() -> bool:
+    """Whether this CPU runs bfloat16 convolutions natively (AVX512-BF16 or AMX), where bf16 autocast pays."""
+    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
 def sync(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
@@ -146,10 +152,9 @@ def run_convis(
     `uncut` runs the frozen network to its logits (the ablation of the cut).
     """
     backbone.net.to(device)  # Trainer.fit hands the module back on the CPU when it ends
-    extractor = backbone.extractor([layer, "logits"] if uncut else [layer])
+    layers = [layer, "logits"] if uncut else [layer]
     objective = objective_for(case, layer, backbone, x0)
-    net = torch.compile(extractor) if compile_net else extractor
-    group = Group(layer, slice(0, 1), net, objective)
+    group = Group(layer, slice(0, 1), replace(backbone, compile=compile_net).extractor(layers), objective)
     module = VisualisationModule(PixelImage(torch.randn_like(x0) * 0.5), [group], partial(torch.optim.Adam, lr=0.05), steps + warmup)
     timer = StepTimer(warmup, device)
     trainer = L.Trainer(
@@ -160,7 +165,7 @@ def run_convis(
     module.to(device)
     with FlopCounterMode(display=False) as counter:
         image = module.param().detach().requires_grad_()
-        objective({**extractor(image)}).sum().backward()
+        objective({**backbone.extractor(layers)(image)}).sum().backward()
     return steps / (timer.end - timer.start), counter.get_total_flops() / 1e9
 
 
@@ -247,7 +252,7 @@ def bench(args: argparse.Namespace) -> dict:
 
     def record(row: Row) -> None:
         rows.append(row)
-        share = f"  {row.gflops_per_step * row.steps_per_s / peak:5.0%} of conv peak" if row.gflops_per_step else ""
+        share = f"  {row.gflops_per_step * row.steps_per_s / peak:5.0%} of fp32 conv peak" if row.gflops_per_step else ""
         print(f"{row.arch:>12} {row.size:>4} {row.case:>17} {row.approach:>14} {row.steps_per_s:8.2f} steps/s "
               f"{row.extra_mib:+8.0f} MiB{share}", flush=True)
 
@@ -260,8 +265,10 @@ def bench(args: argparse.Namespace) -> dict:
                 layer = CASES[case][arch]
                 path = backbone.path(layer)
                 variants = [("convis", {})] + ([("convis-uncut", {"uncut": True})] if layer != "logits" else [])
+                if device == "cuda" or bf16_native():
+                    variants += [("convis+bf16", {"precision": "bf16-mixed"})]
                 if device == "cuda":
-                    variants += [("convis+bf16", {"precision": "bf16-mixed"}), ("convis+compile", {"compile_net": True})]
+                    variants += [("convis+compile", {"compile_net": True})]
                 for approach, extra in variants:
                     base = reset_peak(device)
                     rate, gflops = run_convis(backbone, case, layer, x0, args.steps, args.warmup, device, **extra)

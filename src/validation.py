@@ -90,6 +90,8 @@ RULES: tuple[Rule, ...] = (
     positive_whole("objective.samples_per_pass", "10", nullable=True),
     positive_whole("objective.epochs", "20"),
     positive_number("objective.optimizer.lr", "0.002"),
+    Rule("backbone.channels_last", lambda v: isinstance(v, bool), "true or false", "false"),
+    Rule("backbone.compile", lambda v: isinstance(v, bool), "true or false", "true"),
 )
 
 

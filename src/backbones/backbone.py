@@ -48,6 +48,7 @@ class Backbone:
     std: tuple[float, ...]
     categories: list[str]
     channels_last: bool = False
+    compile: bool = False
     cut: bool = True
     output: str | int | None = None
 
@@ -80,7 +81,7 @@ class Backbone:
     def extractor(self, layers: Sequence[str]) -> FeatureExtractor:
         """The network cut after the deepest of `layers`, returning each of them."""
         paths = {layer: self.path(layer) for layer in layers}
-        return FeatureExtractor(self.net, paths, self.channels_last, self.output)
+        return FeatureExtractor(self.net, paths, self.channels_last, self.output, self.compile)
 
 
 def head_path(model: nn.Module) -> str:

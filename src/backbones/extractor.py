@@ -82,11 +82,17 @@ class FeatureExtractor(nn.Module):
 
     The network stays frozen and in eval mode even when Lightning calls `.train()`.
     With `channels_last`, weights and input use the NHWC layout (faster convolutions on
-    CPUs with oneDNN and on tensor-core GPUs; the numbers are the same).
+    CPUs with oneDNN and on tensor-core GPUs; the numbers are the same). With `compile`, the
+    cut network runs through torch.compile (compiled on the first step).
     """
 
     def __init__(
-        self, net: nn.Module, paths: Mapping[str, str], channels_last: bool = False, output: str | int | None = None
+        self,
+        net: nn.Module,
+        paths: Mapping[str, str],
+        channels_last: bool = False,
+        output: str | int | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.paths = dict(paths)
@@ -99,6 +105,8 @@ class FeatureExtractor(nn.Module):
         self._recording = False
         for name, path in self.paths.items():
             self.net.get_submodule(path).register_forward_hook(self._keeper(name))
+        if compile:
+            self.net.compile()
         self.train(False)
 
     def _keeper(self, name: str):

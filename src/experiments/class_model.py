@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from src.backbones import Backbone
 from src.backbones.names import LOGITS
 from src.errors import ConvisError
-from src.experiments.setup import as_list, positive
+from src.experiments.setup import as_list, configured_backbone, positive
 from src.experiments.visualise import initial_image, optimise
 from src.modules.visualisation import Group
 from src.objectives import Objective
@@ -163,7 +163,7 @@ def run(cfg: DictConfig, output_dir: Path) -> dict:
     """Optimise one image per class target or per activation objective; write the images and metrics."""
     positive(cfg, "steps", "image_size")
     L.seed_everything(cfg.seed, verbose=False)
-    backbone: Backbone = instantiate(cfg.backbone, seed=cfg.seed)
+    backbone = configured_backbone(cfg)
     prior: Prior = instantiate(cfg.prior)
     plan = PLANS[cfg.objective.name](cfg, backbone, prior)
     shape = (len(plan.names), backbone.channels, cfg.image_size, cfg.image_size)

@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from src.backbones import Backbone
 from src.backbones.probe import probe
-from src.experiments.setup import as_list, positive
+from src.experiments.setup import as_list, configured_backbone, positive
 from src.experiments.visualise import initial_image, optimise
 from src.metrics.image import psnr, ssim
 from src.modules.visualisation import Group
@@ -47,7 +47,7 @@ def run(cfg: DictConfig, output_dir: Path) -> dict:
     positive(cfg, "steps", "image_size")
     layers = as_list(cfg.layer)
     L.seed_everything(cfg.seed, verbose=False)
-    backbone: Backbone = instantiate(cfg.backbone, seed=cfg.seed)
+    backbone = configured_backbone(cfg)
     data = instantiate(cfg.dataset, image_size=cfg.image_size, mean=backbone.mean, std=backbone.std)
     originals = torch.stack([data[i]["image"] for i in range(len(data))])
     prior: Prior = instantiate(cfg.prior)

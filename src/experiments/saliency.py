@@ -21,7 +21,7 @@ from src.backbones import Backbone
 from src.backbones.extractor import deepest
 from src.backbones.probe import probe
 from src.errors import ConvisError
-from src.experiments.setup import build_trainer, positive
+from src.experiments.setup import build_trainer, configured_backbone, positive
 from src.metrics.saliency import randomisable_layers
 from src.modules.saliency import SaliencyModule, SaliencyWriter, collate
 from src.outputs import write_bytes, write_json
@@ -106,7 +106,7 @@ def run(cfg: DictConfig, output_dir: Path) -> dict:
     nested = ("objective.batch_size", "objective.samples")
     positive({key: OmegaConf.select(cfg, key) for key in nested}, *nested)
     L.seed_everything(cfg.seed, verbose=False)
-    backbone: Backbone = instantiate(cfg.backbone, seed=cfg.seed)
+    backbone = configured_backbone(cfg)
     module = build_module(cfg, backbone)
     data = instantiate(cfg.dataset, image_size=cfg.image_size, mean=backbone.mean, std=backbone.std)
     loader = torch.utils.data.DataLoader(data, batch_size=cfg.objective.batch_size, collate_fn=collate)

@@ -6,6 +6,7 @@ import io
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,13 @@ from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig
 
+from src.backbones import Backbone
 from src.errors import one_line
 from src.modules.callbacks import LossBar
 from src.outputs import write_bytes
 from src.validation import as_list, positive_whole
 
-__all__ = ["AtomicCheckpointIO", "as_list", "build_logger", "build_trainer", "positive"]
+__all__ = ["AtomicCheckpointIO", "as_list", "build_logger", "build_trainer", "configured_backbone", "positive"]
 
 OFFLINE_MODES = ("offline", "dryrun", "disabled")
 log = logging.getLogger(__name__)
@@ -44,6 +46,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         buffer = io.BytesIO()
         torch.save(checkpoint, buffer)
         write_bytes(buffer.getvalue(), path)
+
+
+def configured_backbone(cfg: DictConfig) -> Backbone:
+    """The configured frozen network, seeded by the run's seed; `backbone.compile` turns on torch.compile."""
+    backbone: Backbone = instantiate(cfg.backbone, seed=cfg.seed)
+    return replace(backbone, compile=cfg.backbone.get("compile", False))
 
 
 def build_logger(cfg: DictConfig, output_dir: Path) -> Logger | bool:

@@ -1,0 +1,49 @@
+"""The speed switches: backbone.compile (torch.compile) and trainer.precision=bf16-mixed (autocast)."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from src.backbones import build_backbone
+from src.errors import ConvisError
+from src.experiments import run
+from src.experiments.setup import configured_backbone
+from src.validation import validate
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    return build_backbone("vgg16", weights=None, seed=0)
+
+
+def test_backbone_compile_reaches_the_extractor(cfg_factory):
+    assert not configured_backbone(cfg_factory()).extractor(["block1_conv1"]).net._compiled_call_impl
+    assert configured_backbone(cfg_factory("backbone.compile=true")).extractor(["block1_conv1"]).net._compiled_call_impl
+
+
+def test_backbone_compile_must_be_true_or_false(cfg_factory):
+    with pytest.raises(ConvisError, match=r"backbone.compile='yes' must be true or false, e.g. backbone.compile=true"):
+        validate(cfg_factory("backbone.compile=yes"))
+
+
+def test_compiled_extractor_gives_the_same_activations_and_input_gradients(vgg):
+    x = torch.randn(2, 3, 32, 32)
+    outputs = []
+    for backbone in (vgg, replace(vgg, compile=True)):
+        image = x.clone().requires_grad_()
+        acts = backbone.extractor(["block1_conv2", "block2_conv1"])(image)
+        (acts["block1_conv2"].square().mean() + acts["block2_conv1"].mean()).backward()
+        outputs.append((acts["block2_conv1"].detach(), image.grad))
+    (eager_act, eager_grad), (compiled_act, compiled_grad) = outputs
+    torch.testing.assert_close(compiled_act, eager_act, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(compiled_grad, eager_grad, rtol=1e-4, atol=1e-6)
+
+
+def test_bf16_autocast_inverts_about_as_well_as_float32(cfg_factory):
+    """The same inversion in both precisions: under bf16 autocast the error is within 0.02 of float32's."""
+    common = ("layer=block1_conv2", "steps=60", "prior=none")
+    exact = run(cfg_factory(*common))["results"][0]
+    fast = run(cfg_factory(*common, "trainer.precision=bf16-mixed"))["results"][0]
+    assert fast["normalized_error"] < 0.5 * run(cfg_factory("layer=block1_conv2", "steps=1", "prior=none"))["results"][0]["normalized_error"]
+    assert abs(fast["normalized_error"] - exact["normalized_error"]) < 0.02
