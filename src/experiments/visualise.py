@@ -60,5 +60,5 @@ def optimise(
     callbacks = [ImageLogger(cfg.image_every, captions, render), LossHistory(output_dir / HISTORY), *saving]
     trainer_cfg = OmegaConf.merge(cfg, {"trainer": {"enable_checkpointing": bool(saving)}})
     trainer = build_trainer(trainer_cfg, cfg.steps, output_dir, callbacks)
-    trainer.fit(module, ckpt_path=last_checkpoint(cfg.resume) if cfg.resume else None)
+    trainer.fit(module, ckpt_path=last_checkpoint(cfg.resume) if cfg.resume else None, weights_only=True)
     return module
