@@ -22,7 +22,7 @@ from src.backbones.extractor import deepest
 from src.backbones.probe import probe
 from src.errors import ConvisError
 from src.experiments.setup import build_trainer, configured_backbone, positive
-from src.metrics.saliency import randomisable_layers
+from src.metrics.saliency import auc, randomisable_layers
 from src.modules.saliency import SaliencyModule, SaliencyWriter, collate
 from src.outputs import write_bytes, write_json
 from src.targets import resolve_targets
@@ -116,6 +116,10 @@ def run(cfg: DictConfig, output_dir: Path) -> dict:
     metrics = {"objective": "saliency", "backbone": backbone.arch, "method": cfg.method, "results": writer.results}
     if summary := summarise(writer.results):
         metrics["summary"] = summary
+    if writer.curves:
+        metrics["curves"] = {key: torch.cat(parts).mean(0).tolist() for key, parts in writer.curves.items()}
+        metrics["curves_png"] = "images/perturbation_curves.png"
+        plot_curves(metrics["curves"], cfg.method, output_dir / metrics["curves_png"])
     if writer.sanity:
         metrics["sanity_check"] = sanity_rows(writer.sanity)
         metrics["sanity_check_png"] = "images/sanity_check.png"
@@ -147,6 +151,26 @@ def sanity_rows(sanity: dict[str, list[torch.Tensor]]) -> list[dict]:
     return rows
 
 
+def plot_curves(curves: dict[str, list[float]], method: str, path: Path) -> None:
+    """The mean deletion and insertion curves, the map's pixel order against a random one, as a PNG."""
+    figure = Figure(figsize=(9, 3.5), layout="constrained")
+    for axes, kind in zip(figure.subplots(1, 2), ("deletion", "insertion")):
+        for suffix, label, style in (("", method, "-"), ("_random", "random order", "--")):
+            curve = torch.tensor(curves[f"{kind}_curve{suffix}"])
+            area = float(auc(curve[None]))  # of the mean curve: the mean of the images' AUCs
+            axes.plot(np.linspace(0, 1, len(curve)), curve, style, label=f"{label} (AUC {area:.3f})")
+        axes.set(title=kind, xlabel=f"share of pixels {'removed' if kind == 'deletion' else 'restored'}",
+                 ylabel="mean probability of the target", ylim=(0, 1.02))
+        axes.legend()
+    save_figure(figure, path)
+
+
+def save_figure(figure: Figure, path: Path) -> None:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, dpi=100, format="png")
+    write_bytes(buffer.getvalue(), path)
+
+
 def plot_sanity(rows: list[dict], method: str, path: Path) -> None:
     """Rank correlation with the original map against the depth randomised down to, as a PNG."""
     figure = Figure(figsize=(max(6, 0.3 * len(rows)), 4), layout="constrained")
@@ -158,15 +182,14 @@ def plot_sanity(rows: list[dict], method: str, path: Path) -> None:
     axes.set_ylim(top=1.05)
     axes.axhline(0, color="grey", linewidth=0.5)
     axes.legend()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, dpi=100, format="png")
-    write_bytes(buffer.getvalue(), path)
+    save_figure(figure, path)
 
 
 def log_run(trainer: L.Trainer, metrics: dict, output_dir: Path) -> None:
-    """The summary and the sanity-check plot to the loggers (W&B)."""
+    """The summary, the perturbation curves and the sanity-check plot to the loggers (W&B)."""
     for logger in trainer.loggers:
         if "summary" in metrics:
             logger.log_metrics(metrics["summary"])
-        if "sanity_check_png" in metrics and hasattr(logger, "log_image"):
-            logger.log_image("sanity_check", [str(output_dir / metrics["sanity_check_png"])])
+        for key in ("curves_png", "sanity_check_png"):
+            if key in metrics and hasattr(logger, "log_image"):
+                logger.log_image(key.removesuffix("_png"), [str(output_dir / metrics[key])])

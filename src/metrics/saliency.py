@@ -115,7 +115,11 @@ class SaliencyEvaluation:
     def __call__(
         self, scores: Scores, images: Tensor, maps: Tensor, targets: Tensor, regions: Tensor
     ) -> dict[str, Tensor]:
-        """Pointing game (and its centre baseline) and deletion / insertion AUC (and their random order)."""
+        """Pointing game (and its centre baseline) and deletion / insertion AUC (and their random order).
+
+        Per image, (N,); the curves themselves, (N, n), under `deletion_curve`, `insertion_curve`
+        and their `_random` twins.
+        """
         n, _, height, width = images.shape
         reach = tolerance(width, self.tolerance)
         generator = torch.Generator().manual_seed(self.seed)
@@ -129,8 +133,9 @@ class SaliencyEvaluation:
             curve = lambda start, finish: perturbation_curves(  # noqa: E731
                 scores, start, finish, targets, order, self.perturbation_steps, self.batch
             )
-            results[f"deletion_auc{suffix}"] = auc(curve(images, torch.zeros_like(images)))
-            results[f"insertion_auc{suffix}"] = auc(curve(blurred, images))
+            for kind, (start, finish) in {"deletion": (images, torch.zeros_like(images)), "insertion": (blurred, images)}.items():
+                results[f"{kind}_curve{suffix}"] = curve(start, finish)
+                results[f"{kind}_auc{suffix}"] = auc(results[f"{kind}_curve{suffix}"])
         return results
 
 

@@ -104,7 +104,8 @@ class SaliencyModule(L.LightningModule):
             regions, boxes = truth
             metrics = self.evaluation(self.probabilities, images, maps, targets, regions)
             metrics["box_iou"] = paired_iou(out["boxes"], boxes.cpu())
-            out["metrics"] = {key: value.cpu() for key, value in metrics.items()}
+            out["metrics"] = {key: value.cpu() for key, value in metrics.items() if value.dim() == 1}
+            out["curves"] = {key: value.cpu() for key, value in metrics.items() if value.dim() == 2}
             out["truth_boxes"] = boxes.cpu()
         if self.sanity_layers:
             out["sanity"] = self.sanity_check(images, targets, maps)
@@ -135,6 +136,7 @@ class SaliencyWriter(BasePredictionWriter):
         self.mean, self.std, self.categories = tuple(mean), tuple(std), list(categories)
         self.results: list[dict[str, Any]] = []
         self.sanity: dict[str, list[Tensor]] = {}
+        self.curves: dict[str, list[Tensor]] = {}
 
     def write_on_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, prediction: dict[str, Any],
                            batch_indices: Sequence[int] | None, batch: Mapping[str, Any], batch_idx: int,
@@ -150,6 +152,8 @@ class SaliencyWriter(BasePredictionWriter):
             self.results.append(result)
         for path, correlations in prediction.get("sanity", {}).items():
             self.sanity.setdefault(path, []).append(correlations)
+        for key, curves in prediction.get("curves", {}).items():
+            self.curves.setdefault(key, []).append(curves)
         captions = [f"{name}: {self.categories[int(t)]}" for name, t in zip(batch["name"], prediction["targets"])]
         for logger in trainer.loggers:
             if hasattr(logger, "log_image"):

@@ -17,6 +17,7 @@ from src.backbones import build_backbone
 from src.data.datasets import sample_images
 from src.errors import ConvisError
 from src.experiments.saliency import gradcam_layer
+from src.metrics.saliency import auc
 from src.modules.saliency import SaliencyModule
 
 BOXES = [[2, 4, 14, 16], [16, 16, 30, 28], [8, 18, 20, 30]]
@@ -112,6 +113,11 @@ def test_boxes_give_quality_metrics_a_summary_and_the_sanity_check(cfg_factory, 
     summary = metrics["summary"]
     assert set(summary) == keys | {"box_accuracy"}
     assert summary["deletion_auc"] == pytest.approx(np.mean([r["deletion_auc"] for r in metrics["results"]]))
+    curves = metrics["curves"]  # the mean curves: 4 perturbation steps of 32 x 32 pixels give 5 points
+    assert set(curves) == {f"{kind}_curve{suffix}" for kind in ("deletion", "insertion") for suffix in ("", "_random")}
+    assert all(len(curve) == 5 for curve in curves.values())
+    assert float(auc(torch.tensor([curves["insertion_curve"]]))) == pytest.approx(summary["insertion_auc"], abs=1e-6)
+    assert (tmp_path / metrics["curves_png"]).stat().st_size > 1000
     depths = [row["randomised"] for row in metrics["sanity_check"]]
     assert len(depths) == 3 and depths[0] == "classifier.1" and depths[-1] == "features.0.0"  # top down
     assert all(-1 <= row["spearman"] <= 1 for row in metrics["sanity_check"])

@@ -127,6 +127,10 @@ def test_a_map_on_the_object_beats_the_centre_and_the_random_order():
     assert result["pointing_game_centre"].tolist() == [False, False]
     assert torch.all(result["deletion_auc"] < result["deletion_auc_random"] - 0.3)
     assert torch.all(result["insertion_auc"] > result["insertion_auc_random"] + 0.3)
+    deletion = result["deletion_curve"]  # 17 points: the image, 16 steps of 64 pixels, all black
+    assert deletion.shape == (2, 17) and torch.equal(auc(deletion), result["deletion_auc"])
+    torch.testing.assert_close(deletion[:, 0], model(images).softmax(1)[:, 0])
+    torch.testing.assert_close(deletion[:, -1], model(torch.zeros_like(images)).softmax(1)[:, 0])
 
 
 def test_insertion_starts_from_the_blurred_image():
