@@ -15,7 +15,7 @@ from tests.conftest import make_cfg
 pytestmark = pytest.mark.slow
 
 SHAPES = ["dataset=shapes", "dataset.val_fraction=0.05", "image_size=64", "backbone=mobilenet_v2"]
-FINETUNE = ["objective=finetune", "objective.epochs=9", "objective.scheduler=null"]
+FINETUNE = ["objective=finetune", "objective.epochs=12", "objective.scheduler=null"]
 SALIENCY = ["objective=saliency", "method=gradient", "dataset.split=val", "objective.batch_size=50",
             "objective.sanity_check=true", "objective.sanity_depths=6", "objective.evaluation.perturbation_steps=16"]
 
