@@ -252,7 +252,8 @@ def bench(args: argparse.Namespace) -> dict:
 
     def record(row: Row) -> None:
         rows.append(row)
-        share = f"  {row.gflops_per_step * row.steps_per_s / peak:5.0%} of fp32 conv peak" if row.gflops_per_step else ""
+        achieved = row.gflops_per_step * row.steps_per_s if row.gflops_per_step else None
+        share = f"  {achieved / peak:5.0%} of fp32 conv peak" if achieved else ""
         print(f"{row.arch:>12} {row.size:>4} {row.case:>17} {row.approach:>14} {row.steps_per_s:8.2f} steps/s "
               f"{row.extra_mib:+8.0f} MiB{share}", flush=True)
 

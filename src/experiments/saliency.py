@@ -166,6 +166,7 @@ def plot_curves(curves: dict[str, list[float]], method: str, path: Path) -> None
 
 
 def save_figure(figure: Figure, path: Path) -> None:
+    """A matplotlib figure as a PNG at `path`, written atomically."""
     buffer = io.BytesIO()
     figure.savefig(buffer, dpi=100, format="png")
     write_bytes(buffer.getvalue(), path)

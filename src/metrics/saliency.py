@@ -129,12 +129,12 @@ class SaliencyEvaluation:
             "pointing_game": pointing_hits(peak_points(maps), regions, reach),
             "pointing_game_centre": pointing_hits(centre_points(n, height, width, images.device), regions, reach),
         }
+        ends = {"deletion": (images, torch.zeros_like(images)), "insertion": (blurred, images)}
         for suffix, order in orders.items():
-            curve = lambda start, finish: perturbation_curves(  # noqa: E731
-                scores, start, finish, targets, order, self.perturbation_steps, self.batch
-            )
-            for kind, (start, finish) in {"deletion": (images, torch.zeros_like(images)), "insertion": (blurred, images)}.items():
-                results[f"{kind}_curve{suffix}"] = curve(start, finish)
+            for kind, (start, finish) in ends.items():
+                results[f"{kind}_curve{suffix}"] = perturbation_curves(
+                    scores, start, finish, targets, order, self.perturbation_steps, self.batch
+                )
                 results[f"{kind}_auc{suffix}"] = auc(results[f"{kind}_curve{suffix}"])
         return results
 
