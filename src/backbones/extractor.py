@@ -105,8 +105,8 @@ class FeatureExtractor(nn.Module):
         self._recording = False
         for name, path in self.paths.items():
             self.net.get_submodule(path).register_forward_hook(self._keeper(name))
-        if compile:
-            self.net.compile()
+        # a wrapper, not Module.compile(): the cut network may be the backbone's own, shared with other extractors
+        self._call = torch.compile(self.net).__call__ if compile else self.net.__call__
         self.train(False)
 
     def _keeper(self, name: str):
@@ -136,7 +136,7 @@ class FeatureExtractor(nn.Module):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         self._acts, self._recording = {}, True
         try:
-            self.net(x.contiguous(memory_format=self.memory_format))
+            self._call(x.contiguous(memory_format=self.memory_format))
         finally:
             self._recording = False
         acts, self._acts = self._acts, {}

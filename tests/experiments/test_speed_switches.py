@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from src.backbones import build_backbone
+from src.backbones import build_backbone, custom_backbone
 from src.errors import ConvisError
 from src.experiments import run
 from src.experiments.setup import configured_backbone
@@ -17,9 +17,15 @@ def vgg():
     return build_backbone("vgg16", weights=None, seed=0)
 
 
-def test_backbone_compile_reaches_the_extractor(cfg_factory):
-    assert not configured_backbone(cfg_factory()).extractor(["block1_conv1"]).net._compiled_call_impl
-    assert configured_backbone(cfg_factory("backbone.compile=true")).extractor(["block1_conv1"]).net._compiled_call_impl
+def test_backbone_compile_reaches_the_backbone(cfg_factory):
+    assert configured_backbone(cfg_factory()).compile is False
+    assert configured_backbone(cfg_factory("backbone.compile=true")).compile is True
+
+
+def test_a_compiled_extractor_leaves_the_shared_network_as_it_was():
+    skip = custom_backbone({"_target_": "tests.backbones.tiny_nets.SkipNet"}, output="logits")
+    whole = replace(skip, compile=True).extractor(["conv2"])  # not a chain: it runs the backbone's own network
+    assert whole.net is skip.net and skip.net._compiled_call_impl is None
 
 
 def test_backbone_compile_must_be_true_or_false(cfg_factory):
