@@ -12,6 +12,7 @@ import fnmatch
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -20,7 +21,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
-from src.backbones import Backbone
+from src.backbones import Backbone, FeatureExtractor
 from src.backbones.names import LOGITS
 from src.backbones.weights import looks_like_path
 from src.errors import ConvisError, convis_cause, one_line, unknown
@@ -221,12 +222,11 @@ def check_network(cfg: DictConfig) -> None:
         resolve_targets(as_list(cfg.target), backbone.categories)  # a fine-tuned file brings its own classes
 
 
-def fits(backbone: Backbone, layers: list[str], size: int) -> bool:
-    """Whether a size x size image leaves every layer in `layers` a non-empty output."""
-    extractor = backbone.extractor(layers)
+def fits(extractor: FeatureExtractor, channels: int, size: int) -> bool:
+    """Whether a size x size image leaves every layer the extractor reads a non-empty output."""
     try:
         with torch.device("meta"):
-            outputs = extractor(torch.zeros(1, backbone.channels, size, size))
+            outputs = extractor(torch.zeros(1, channels, size, size))
     except ConvisError:
         raise
     except Exception:  # "Output size is too small" from the first layer that shrinks it to nothing, or an op
@@ -236,12 +236,14 @@ def fits(backbone: Backbone, layers: list[str], size: int) -> bool:
 
 def check_size(backbone: Backbone, layers: list[str], size: int) -> None:
     """image_size is large enough for the deepest layer read; the error gives the smallest that is."""
-    if fits(backbone, layers, size) or size >= PROBE_SIZE or not fits(backbone, layers, PROBE_SIZE):
+    extractor = backbone.extractor(layers)
+    fit = partial(fits, extractor, backbone.channels)
+    if fit(size) or size >= PROBE_SIZE or not fit(PROBE_SIZE):
         return
     low, high = size, PROBE_SIZE  # low fails, high fits
     while high - low > 1:
         middle = (low + high) // 2
-        low, high = (low, middle) if fits(backbone, layers, middle) else (middle, high)
+        low, high = (low, middle) if fit(middle) else (middle, high)
     raise ConvisError(
         f"image_size={size} is too small for {', '.join(layers)} of {backbone.arch}: the network shrinks it "
         f"to nothing before that layer; use image_size={high} or more"

@@ -226,8 +226,9 @@ def timm_backbone(
         import timm
     except ImportError:
         raise ConvisError('backbone=timm needs timm: pip install -e ".[timm]"') from None
-    if name not in timm.list_models():
-        close = difflib.get_close_matches(name, timm.list_models(), n=3)
+    names = timm.list_models()
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=3)
         raise ConvisError(f"unknown timm model {name!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
     pretrained = weights in ("pretrained", "DEFAULT")
     try:
