@@ -9,11 +9,14 @@ import re
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from PIL import Image
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def safe_name(text: str) -> str:
@@ -74,3 +77,9 @@ def write_npy(array: np.ndarray, path: str | Path) -> Path:
     np.save(buffer, array)
     return write_bytes(buffer.getvalue(), path)
 
+
+def save_figure(figure: Figure, path: str | Path) -> Path:
+    """Save a matplotlib figure as a PNG, atomically."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, dpi=100, format="png")
+    return write_bytes(buffer.getvalue(), path)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import copy
 from functools import partial
 from pathlib import Path
@@ -24,7 +22,7 @@ from src.errors import ConvisError
 from src.experiments.setup import build_trainer, configured_backbone, positive
 from src.metrics.saliency import auc, randomisable_layers
 from src.modules.saliency import SaliencyModule, SaliencyWriter, collate
-from src.outputs import write_bytes, write_json
+from src.outputs import save_figure, write_json
 from src.targets import resolve_targets
 
 POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
@@ -163,13 +161,6 @@ def plot_curves(curves: dict[str, list[float]], method: str, path: Path) -> None
                  ylabel="mean probability of the target", ylim=(0, 1.02))
         axes.legend()
     save_figure(figure, path)
-
-
-def save_figure(figure: Figure, path: Path) -> None:
-    """A matplotlib figure as a PNG at `path`, written atomically."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, dpi=100, format="png")
-    write_bytes(buffer.getvalue(), path)
 
 
 def plot_sanity(rows: list[dict], method: str, path: Path) -> None:
