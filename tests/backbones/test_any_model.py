@@ -1,10 +1,13 @@
 """Any model: torchvision by name, the user's own nn.Module, cut or hooked, and outputs that are not tensors."""
 
 import json
+import math
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from src import experiments
 from src.attribution import Settings, build_method
@@ -92,14 +95,16 @@ def run(cfg_factory, *overrides):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet18", "efficientnet_b0"])
-def test_every_objective_runs_on_torchvision_models(cfg_factory, name):
+def test_every_objective_runs_on_torchvision_models(cfg_factory, tmp_path, name):
     base = ["backbone=torchvision", f"backbone.name={name}", "backbone.weights=null", "image_size=32", "steps=2"]
     layer = {"resnet18": "layer2", "efficientnet_b0": "features.3"}[name]
     inverted = run(cfg_factory, *base, f"layer={layer}", "objective.init=original", "prior=none", "objective.jitter=0")
     assert inverted["results"][0]["normalized_error"] < 1e-6
     assert run(cfg_factory, *base, "objective=class_score", "target=tabby", "prior=simonyan")["results"][0]["target"] == "tabby"
-    assert run(cfg_factory, *base, "objective=activation", f"layer={layer}", "objective.channel=1")["results"]
-    assert run(cfg_factory, *base, "objective=saliency", "method=gradient")["results"]
+    (activated,) = run(cfg_factory, *base, "objective=activation", f"layer={layer}", "objective.channel=1")["results"]
+    assert math.isfinite(activated["activation"])
+    (saliency,) = run(cfg_factory, *base, "objective=saliency", "method=gradient")["results"]
+    assert np.load(tmp_path / saliency["map"]).shape == (32, 32)
 
 
 @pytest.mark.parametrize("net", ["TinyNet", "SkipNet"])
@@ -110,9 +115,11 @@ def test_every_objective_runs_on_a_users_network(cfg_factory, tmp_path, net):
     inverted = run(cfg_factory, *base, "layer=conv2", "objective.init=original", "prior=none", "objective.jitter=0")
     assert inverted["results"][0]["normalized_error"] < 1e-6
     assert run(cfg_factory, *base, "objective=class_score", "target=c", "prior=simonyan")["results"][0]["target_index"] == 2
-    assert run(cfg_factory, *base, "objective=activation", "layer=conv1", "objective.channel=3")["results"]
+    (activated,) = run(cfg_factory, *base, "objective=activation", "layer=conv1", "objective.channel=3")["results"]
+    assert math.isfinite(activated["activation"])
     saliency = run(cfg_factory, *base, "objective=saliency", "method=gradient")
     assert json.loads((tmp_path / "metrics.json").read_text()) == saliency
+    assert np.load(tmp_path / saliency["results"][0]["map"]).shape == (16, 16)
 
 
 def test_grayscale_network_inverts_a_grayscale_picture(cfg_factory, tmp_path):
@@ -120,7 +127,8 @@ def test_grayscale_network_inverts_a_grayscale_picture(cfg_factory, tmp_path):
             "backbone.mean=[0.5]", "backbone.std=[0.25]", "image_size=16", "steps=2"]
     result = run(cfg_factory, *base, "layer=conv2", "objective.init=original", "prior=none", "objective.jitter=0")
     assert result["results"][0]["normalized_error"] < 1e-6
-    assert (tmp_path / result["results"][0]["png"]).exists()
+    picture = np.asarray(Image.open(tmp_path / result["results"][0]["png"]))
+    assert picture.shape == (16, 16, 3) and (picture == picture[..., :1]).all()  # grey: R = G = B
 
 
 def test_timm_models_by_name():

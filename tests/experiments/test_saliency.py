@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from omegaconf import open_dict
+from PIL import Image
 from torchvision.models import get_model_weights
 
 from src import experiments
@@ -117,11 +118,11 @@ def test_boxes_give_quality_metrics_a_summary_and_the_sanity_check(cfg_factory, 
     assert set(curves) == {f"{kind}_curve{suffix}" for kind in ("deletion", "insertion") for suffix in ("", "_random")}
     assert all(len(curve) == 5 for curve in curves.values())
     assert float(auc(torch.tensor([curves["insertion_curve"]]))) == pytest.approx(summary["insertion_auc"], abs=1e-6)
-    assert (tmp_path / metrics["curves_png"]).stat().st_size > 1000
+    assert Image.open(tmp_path / metrics["curves_png"]).size == (900, 350)  # two panels, 9 x 3.5 in at 100 dpi
     depths = [row["randomised"] for row in metrics["sanity_check"]]
     assert len(depths) == 3 and depths[0] == "classifier.1" and depths[-1] == "features.0.0"  # top down
     assert all(-1 <= row["spearman"] <= 1 for row in metrics["sanity_check"])
-    assert (tmp_path / metrics["sanity_check_png"]).stat().st_size > 1000
+    assert Image.open(tmp_path / metrics["sanity_check_png"]).size == (600, 400)
     (module, weights), = modules  # the randomisation worked on a copy: the shared network is unchanged
     assert all(torch.equal(module.net.state_dict()[k], v) for k, v in weights.items())
 

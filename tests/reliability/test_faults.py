@@ -78,4 +78,4 @@ def test_a_sweep_job_whose_loss_goes_nan_fails_alone_and_keeps_its_last_good_ima
     assert [j["status"] for j in summary["jobs"]] == ["completed", "failed"]
     assert summary["jobs"][1]["error"].startswith("loss term block1_conv2/")  # became Inf (or NaN) at step N
     assert (tmp_path / "0" / "metrics.json").exists() and not (tmp_path / "1" / "metrics.json").exists()
-    assert (tmp_path / "1" / "partial" / "images" / "block1_conv2_chelsea.png").exists()
+    assert Image.open(tmp_path / "1" / "partial" / "images" / "block1_conv2_chelsea.png").size == (32, 32)
