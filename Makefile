@@ -1,4 +1,4 @@
-# make demo: set up .venv on first use and run the offline demo; make test: the test suite.
+# make demo: set up .venv on first use and run the offline demo; make test: ruff, then the test suite.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -21,6 +21,8 @@ demo: $(STAMP)
 	@echo "demo: the 3x3 table of random-init VGG16 inversions; open outputs/demo/report.html in a browser"
 
 test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	WANDB_MODE=disabled $(PY) -m pytest -q
 
 clean:

@@ -19,11 +19,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from src import experiments, provenance
-from src.errors import ConvisError, hydra_problem, user_error
-from src.reporting.console import show_config, show_outputs
-from src.reporting.sweeps import mean_metrics, metric_value
-from src.validation import validate
+from convis.api import execute
+from convis.reporting.console import show_outputs
+from convis.reporting.sweeps import mean_metrics, metric_value
+from convis.runtime import provenance
+from convis.runtime.errors import ConvisError, hydra_problem, user_error
 
 log = logging.getLogger("convis")
 SIGTERM_STATUS = 128 + signal.SIGTERM
@@ -41,7 +41,11 @@ def resumed(cfg: DictConfig) -> DictConfig:
     saved = run_dir / ".hydra" / "config.yaml"
     if not saved.is_file():
         raise ConvisError(f"resume={run_dir} is not a run directory: {saved} not found")
-    others = [o for o in HydraConfig.get().overrides.task if not o.startswith("resume=")] if HydraConfig.initialized() else []
+    others = (
+        [o for o in HydraConfig.get().overrides.task if not o.startswith("resume=")]
+        if HydraConfig.initialized()
+        else []
+    )
     if others:
         raise ConvisError(f"resume= reuses the run's own config: drop {' '.join(others)}, or start a new run with them")
     original = OmegaConf.load(saved)
@@ -101,14 +105,9 @@ def main(cfg: DictConfig) -> float | None:
         cfg = resumed(cfg) if cfg.get("resume") else cfg
         output_dir = Path(cfg.output_dir)
         redact_hydra_files()
-        with provenance.recorded(cfg, output_dir):
-            validate(cfg)
-            if cfg.get("print_config"):
-                show_config(cfg)
-            metrics = experiments.run(cfg)
-            value = metric_value(metrics, cfg.optimize_metric)
+        metrics = execute(cfg).metrics
         show_outputs(output_dir, metrics)
-        return value
+        return metric_value(metrics, cfg.optimize_metric)
     except Exception as err:
         metrics = None
         return failed_job(err)

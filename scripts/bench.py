@@ -30,15 +30,13 @@ import torch
 import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from src.backbones import Backbone, build_backbone  # noqa: E402
-from src.modules.visualisation import Group, VisualisationModule  # noqa: E402
-from src.objectives import Objective  # noqa: E402
-from src.objectives.activation import channel  # noqa: E402
-from src.objectives.class_score import class_score  # noqa: E402
-from src.objectives.inversion import feature_match  # noqa: E402
-from src.params.pixel import PixelImage  # noqa: E402
+from convis.backbones import Backbone, build_backbone
+from convis.modules.visualisation import Group, VisualisationModule
+from convis.objectives import Objective
+from convis.objectives.activation import channel
+from convis.objectives.class_score import class_score
+from convis.objectives.inversion import feature_match
+from convis.params.pixel import PixelImage
 
 # (case name, layer per arch, objective kind)
 CASES = {
@@ -96,9 +94,20 @@ def user_run_peak_mib(arch: str, layer: str, size: int, steps: int = 5) -> float
 
     with tempfile.TemporaryDirectory() as out:
         child = subprocess.Popen(
-            [sys.executable, "run.py", f"backbone={arch}", "backbone.weights=null", f"layer={layer}",
-             f"image_size={size}", f"steps={steps}", "logger=none", f"hydra.run.dir={out}"],
-            cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "run.py",
+                f"backbone={arch}",
+                "backbone.weights=null",
+                f"layer={layer}",
+                f"image_size={size}",
+                f"steps={steps}",
+                "logger=none",
+                f"hydra.run.dir={out}",
+            ],
+            cwd=Path(__file__).resolve().parents[1],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
@@ -155,11 +164,20 @@ def run_convis(
     layers = [layer, "logits"] if uncut else [layer]
     objective = objective_for(case, layer, backbone, x0)
     group = Group(layer, slice(0, 1), replace(backbone, compile=compile_net).extractor(layers), objective)
-    module = VisualisationModule(PixelImage(torch.randn_like(x0) * 0.5), [group], partial(torch.optim.Adam, lr=0.05), steps + warmup)
+    module = VisualisationModule(
+        PixelImage(torch.randn_like(x0) * 0.5), [group], partial(torch.optim.Adam, lr=0.05), steps + warmup
+    )
     timer = StepTimer(warmup, device)
     trainer = L.Trainer(
-        accelerator=device, devices=1, max_steps=steps + warmup, precision=precision, logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[timer],
+        accelerator=device,
+        devices=1,
+        max_steps=steps + warmup,
+        precision=precision,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
     )
     trainer.fit(module)
     module.to(device)
@@ -216,8 +234,13 @@ def run_lucent(arch, case, layer_path, x0, size, steps, device) -> float | None:
         phi0 = seen["a"].clone()
         objective = objectives.Objective(lambda T: 100 * (T(name) - phi0).square().sum() / phi0.square().sum())
     kwargs = dict(
-        param_f=lambda: param.image(size, fft=False, decorrelate=False), transforms=[], preprocess=False,
-        optimizer=lambda params: torch.optim.Adam(params, lr=0.05), verbose=False, progress=False, show_image=False,
+        param_f=lambda: param.image(size, fft=False, decorrelate=False),
+        transforms=[],
+        preprocess=False,
+        optimizer=lambda params: torch.optim.Adam(params, lr=0.05),
+        verbose=False,
+        progress=False,
+        show_image=False,
         fixed_image_size=size,
     )
     render.render_vis(model, objective, thresholds=(2,), **kwargs)  # warm-up
@@ -230,7 +253,9 @@ def run_lucent(arch, case, layer_path, x0, size, steps, device) -> float | None:
 
 def conv_throughput(device: str, repeats: int = 20) -> float:
     """GFLOP/s of a 3x3 convolution (256 -> 256 channels, 56 x 56, NHWC): the machine's practical ceiling."""
-    conv = torch.nn.Conv2d(256, 256, 3, padding=1).to(device).requires_grad_(False).to(memory_format=torch.channels_last)
+    conv = (
+        torch.nn.Conv2d(256, 256, 3, padding=1).to(device).requires_grad_(False).to(memory_format=torch.channels_last)
+    )
     x = torch.randn(1, 256, 56, 56, device=device).contiguous(memory_format=torch.channels_last)
     flops = 2 * 256 * 256 * 9 * 56 * 56
     best = float("inf")
@@ -254,8 +279,11 @@ def bench(args: argparse.Namespace) -> dict:
         rows.append(row)
         achieved = row.gflops_per_step * row.steps_per_s if row.gflops_per_step else None
         share = f"  {achieved / peak:5.0%} of fp32 conv peak" if achieved else ""
-        print(f"{row.arch:>12} {row.size:>4} {row.case:>17} {row.approach:>14} {row.steps_per_s:8.2f} steps/s "
-              f"{row.extra_mib:+8.0f} MiB{share}", flush=True)
+        print(
+            f"{row.arch:>12} {row.size:>4} {row.case:>17} {row.approach:>14} {row.steps_per_s:8.2f} steps/s "
+            f"{row.extra_mib:+8.0f} MiB{share}",
+            flush=True,
+        )
 
     for arch in args.archs:
         backbone = build_backbone(arch, weights=None, seed=0)
@@ -281,8 +309,15 @@ def bench(args: argparse.Namespace) -> dict:
                 rate = run_lucent(arch, case, path, x0, size, args.steps, device)
                 if rate is not None:
                     record(Row(arch, size, case, layer, "lucent", rate, peak_mib(device, base)))
-    memory = {f"{a} {CASES['inversion_deep'][a]} {s}px": user_run_peak_mib(a, CASES["inversion_deep"][a], s)
-              for a in args.archs for s in args.sizes} if device == "cpu" else {}
+    memory = (
+        {
+            f"{a} {CASES['inversion_deep'][a]} {s}px": user_run_peak_mib(a, CASES["inversion_deep"][a], s)
+            for a in args.archs
+            for s in args.sizes
+        }
+        if device == "cpu"
+        else {}
+    )
     for what, mib in memory.items():
         print(f"peak RSS of a whole run.py inversion, {what}: {mib:.0f} MiB")
     return {
@@ -304,11 +339,15 @@ def ratios(rows: list[Row]) -> list[dict]:
     by = {(key(r), r.approach): r.steps_per_s for r in rows}
     for k in dict.fromkeys(key(r) for r in rows):
         convis = by[(k, "convis")]
-        out.append({
-            "arch": k[0], "size": k[1], "case": k[2],
-            "vs_naive": convis / by[(k, "naive")],
-            "vs_lucent": convis / by[(k, "lucent")] if (k, "lucent") in by else None,
-        })
+        out.append(
+            {
+                "arch": k[0],
+                "size": k[1],
+                "case": k[2],
+                "vs_naive": convis / by[(k, "naive")],
+                "vs_lucent": convis / by[(k, "lucent")] if (k, "lucent") in by else None,
+            }
+        )
     return out
 
 

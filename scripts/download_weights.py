@@ -11,11 +11,9 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from src.backbones.backbone import KERAS_NAMES  # noqa: E402
-from src.backbones.weights import pretrained_state_dict  # noqa: E402
-from src.errors import ConvisError  # noqa: E402
+from convis.backbones.backbone import KERAS_NAMES
+from convis.backbones.weights import pretrained_state_dict
+from convis.runtime.errors import ConvisError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """List a backbone's layers: name, module path, output shape and stride at the configured size.
 
-    python scripts/layers.py backbone=vgg16 image_size=224
+python scripts/layers.py backbone=vgg16 image_size=224
 """
 
 import sys
@@ -10,10 +10,11 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+# the checkout's own modules import too, e.g. experiment=own_network's tests.backbones.tiny_nets
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from src.backbones.probe import probe  # noqa: E402
-from src.errors import user_error  # noqa: E402
+from convis.backbones.probe import probe
+from convis.runtime.errors import user_error
 
 
 def table(cfg: DictConfig) -> list[str]:

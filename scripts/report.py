@@ -1,17 +1,15 @@
 """Turn a run or sweep directory into report.html (self-contained) and report.md.
 
-    python scripts/report.py outputs/DATE/TIME
-    python scripts/report.py multirun/DATE/TIME --columns 3
+python scripts/report.py outputs/DATE/TIME
+python scripts/report.py multirun/DATE/TIME --columns 3
 """
 
 import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from src.errors import ConvisError  # noqa: E402
-from src.reporting.report import write  # noqa: E402
+from convis.reporting.report import write
+from convis.runtime.errors import ConvisError
 
 
 def main(argv: list[str] | None = None) -> int:

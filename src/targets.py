@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
-from src.errors import ConvisError
+from convis.runtime.errors import ConvisError
 
 
 def _normal(name: str) -> str:
@@ -36,3 +38,18 @@ def resolve_targets(targets: int | str | Sequence[int | str] | None, categories:
     if isinstance(targets, (int, str)):
         targets = [targets]
     return [resolve_target(t, categories) for t in targets]
+
+
+def class_names(value: str | Sequence[str]) -> list[str]:
+    """Class names in index order: a list, or a path to a .json list or a .txt file with one name a line."""
+    if not isinstance(value, (str, Path)):
+        return [str(name) for name in value]
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ConvisError(f"class names file not found: {path} (give a .json list, a .txt file or a list)")
+    if path.suffix == ".json":
+        names = json.loads(path.read_text())
+        if not isinstance(names, list):
+            raise ConvisError(f"{path} holds a {type(names).__name__}: a .json class file holds a list of names")
+        return [str(name) for name in names]
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]

@@ -9,65 +9,35 @@ empty folders) is checked where the data is read.
 from __future__ import annotations
 
 import fnmatch
-import math
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
-from src.backbones import Backbone, FeatureExtractor
-from src.backbones.names import LOGITS
-from src.backbones.weights import looks_like_path
-from src.errors import ConvisError, convis_cause, one_line, unknown
-from src.experiments import EXPERIMENTS
-from src.targets import resolve_targets
+from convis.backbones import Backbone, FeatureExtractor
+from convis.backbones.weights import looks_like_path
+from convis.checks import Rule, as_list, count, number, positive_number, positive_whole, whole
+from convis.experiments import Experiment, experiment
+from convis.runtime.errors import ConvisError, convis_cause, one_line
+from convis.targets import resolve_targets
 
 # the size a network is probed at when a smaller one fails: if that fails too, the size is not the problem
 PROBE_SIZE = 224
-TARGETED = ("class_score", "saliency")  # the objectives that read `target`
-OBJECTS = ("backbone", "dataset", "param", "prior", "optimizer.optim", "trainer")  # keys built by instantiate
-
-
-def whole(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-@dataclass(frozen=True)
-class Rule:
-    """The numbers at config keys matching `pattern` (fnmatch, dotted, list items by index) must pass `test`."""
-
-    pattern: str
-    test: Callable[[object], bool]
-    wants: str
-    example: str
-    nullable: bool = False
-
-    def check(self, key: str, value: object) -> None:
-        """Fail on a value this rule does not accept."""
-        if not (value is None and self.nullable) and not self.test(value):
-            raise ConvisError(f"{key}={value!r} must be {self.wants}, e.g. {key}={self.example}")
-
-
-def positive_whole(pattern: str, example: str = "100", nullable: bool = False) -> Rule:
-    return Rule(pattern, lambda v: whole(v) and v > 0, "a positive whole number", example, nullable)
-
-
-def count(pattern: str, example: str) -> Rule:
-    return Rule(pattern, lambda v: whole(v) and v >= 0, "a whole number, 0 or more", example)
-
-
-def positive_number(pattern: str, example: str) -> Rule:
-    return Rule(pattern, lambda v: number(v) and v > 0, "a positive number", example)
+OBJECTS = (
+    "backbone",
+    "dataset",
+    "param",
+    "prior",
+    "optimizer.optim",
+    "trainer",
+    "objective",
+    "method",
+)  # keys built by instantiate
 
 
 RULES: tuple[Rule, ...] = (
@@ -87,8 +57,10 @@ RULES: tuple[Rule, ...] = (
     Rule("objective.diversity", lambda v: number(v) and v >= 0, "a number, 0 or more", "100"),
     positive_whole("objective.batch", "4"),
     positive_whole("objective.batch_size", "8"),
-    positive_whole("objective.samples", "50"),
-    positive_whole("objective.samples_per_pass", "10", nullable=True),
+    positive_whole("method.samples", "50"),
+    positive_whole("method.steps", "50"),
+    positive_whole("method.samples_per_pass", "10", nullable=True),
+    positive_number("method.noise_level", "0.15"),
     positive_whole("objective.epochs", "20"),
     positive_number("objective.optimizer.lr", "0.002"),
     Rule("backbone.channels_last", lambda v: isinstance(v, bool), "true or false", "false"),
@@ -96,23 +68,18 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def as_list(value: object) -> list:
-    """A config value that may be one item or a list, as a list (None gives [])."""
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple, ListConfig)):
-        return list(value)
-    return [value]
+def validate(cfg: DictConfig, backbone: Backbone | None = None) -> None:
+    """Raise a ConvisError naming the first bad value of `cfg` and what to type instead.
 
-
-def validate(cfg: DictConfig) -> None:
-    """Raise a ConvisError naming the first bad value of `cfg` and what to type instead."""
+    `backbone`: the network the user gave (Python API), checked instead of the configured one.
+    """
     try:
         values = resolved(cfg)
         check_numbers(values)
         check_objects(values)
-        check_objective(cfg)
-        check_network(cfg)
+        chosen = experiment(cfg, backbone)
+        chosen.check()
+        check_network(cfg, chosen, backbone)
     except OmegaConfBaseException as err:
         raise ConvisError(f"bad config value: {one_line(str(err))}") from err
 
@@ -122,7 +89,9 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
     try:
         return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except MissingMandatoryValue as err:
-        raise ConvisError(f"{err.full_key} has no value: give one on the command line, e.g. {err.full_key}=...") from err
+        raise ConvisError(
+            f"{err.full_key} has no value: give one on the command line, e.g. {err.full_key}=..."
+        ) from err
     except OmegaConfBaseException as err:
         raise ConvisError(f"cannot resolve {err.full_key or 'the config'}: {one_line(str(err))}") from err
 
@@ -163,32 +132,6 @@ def check_objects(values: dict[str, Any]) -> None:
             )
 
 
-def check_objective(cfg: DictConfig) -> None:
-    """The objective is one that convis runs, and a saliency method one that it knows."""
-    name = OmegaConf.select(cfg, "objective.name")
-    if name not in EXPERIMENTS:
-        raise unknown("objective.name", name, EXPERIMENTS)
-    if name == "saliency":
-        from src.attribution import METHODS  # imports Captum: only when it is needed
-
-        if cfg.method not in METHODS:
-            raise unknown("method", cfg.method, METHODS)
-
-
-def layers_read(cfg: DictConfig) -> list[object]:
-    """The layers a run of this objective reads (the classifier output for the class-based ones)."""
-    objective = cfg.objective
-    if objective.name == "inversion":
-        return as_list(cfg.layer)
-    if objective.name == "activation":
-        terms = as_list(objective.get("terms"))
-        named = [t.get("layer") if isinstance(t, DictConfig) else t for t in terms] if terms else as_list(cfg.layer)
-        return named + as_list(objective.get("diversity_layer"))
-    if objective.name == "saliency" and cfg.method == "gradcam":
-        return [LOGITS, *as_list(objective.get("gradcam_layer"))]
-    return [LOGITS]
-
-
 def meta_backbone(cfg: DictConfig) -> Backbone | None:
     """The configured network with random weights on the meta device: its names and shapes, no memory.
 
@@ -203,30 +146,34 @@ def meta_backbone(cfg: DictConfig) -> Backbone | None:
         return None
 
 
-def check_network(cfg: DictConfig) -> None:
+def check_network(cfg: DictConfig, chosen: Experiment, given: Backbone | None = None) -> None:
     """Layer names exist, image_size leaves every layer read an output, class targets exist."""
-    layers = layers_read(cfg)
+    layers = chosen.layers()
     if not layers:
         raise ConvisError(f"objective={cfg.objective.name} reads a layer and none is given: e.g. layer=block3_conv1")
     for layer in layers:
         if not isinstance(layer, str):
             raise ConvisError(f"layer {layer!r} is not a layer name: give a name such as block3_conv1 or features.11")
-    backbone = meta_backbone(cfg)
+    backbone = given or meta_backbone(cfg)
     if backbone is None:
         return
     for layer in layers:
         backbone.path(layer)
     check_size(backbone, layers, cfg.image_size)
-    weights = cfg.backbone.get("weights")
-    if cfg.objective.name in TARGETED and not (weights and looks_like_path(str(weights))):
+    weights = None if given else cfg.backbone.get("weights")
+    if chosen.targeted and not (weights and looks_like_path(str(weights))):
         resolve_targets(as_list(cfg.target), backbone.categories)  # a fine-tuned file brings its own classes
 
 
 def fits(extractor: FeatureExtractor, channels: int, size: int) -> bool:
-    """Whether a size x size image leaves every layer the extractor reads a non-empty output."""
+    """Whether a size x size image leaves every layer the extractor reads a non-empty output.
+
+    Runs where the network's weights are: on the meta device (shapes only) for a configured network.
+    """
+    device = next(extractor.net.parameters(), torch.empty(0)).device
     try:
-        with torch.device("meta"):
-            outputs = extractor(torch.zeros(1, channels, size, size))
+        with torch.no_grad():
+            outputs = extractor(torch.zeros(1, channels, size, size, device=device))
     except ConvisError:
         raise
     except Exception:  # "Output size is too small" from the first layer that shrinks it to nothing, or an op

@@ -16,12 +16,22 @@ GROUPS = ["backbone", "dataset", "objective", "prior", "param", "optimizer", "lo
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     # a proxy on a closed loopback port: any download attempt fails at once, nothing leaves the machine
     base = {**os.environ, "https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env={**base, **(env or {})}, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env={**base, **(env or {})}, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_inversion_run_writes_pngs_metrics_and_an_offline_wandb_run(tmp_path):
-    done = cli("run.py", "objective=inversion", "layer=block5_conv3", "backbone.weights=null", "image_size=32",
-               "steps=3", f"hydra.run.dir={tmp_path}", env={"WANDB_MODE": "offline"})
+    done = cli(
+        "run.py",
+        "objective=inversion",
+        "layer=block5_conv3",
+        "backbone.weights=null",
+        "image_size=32",
+        "steps=3",
+        f"hydra.run.dir={tmp_path}",
+        env={"WANDB_MODE": "offline"},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert [r["layer"] for r in metrics["results"]] == ["block5_conv3"]
@@ -31,8 +41,13 @@ def test_inversion_run_writes_pngs_metrics_and_an_offline_wandb_run(tmp_path):
 
 
 def test_default_weights_without_network_stop_with_the_three_ways_out(tmp_path):
-    done = cli("run.py", "layer=block5_conv3", "logger=none", f"hydra.run.dir={tmp_path}",
-               env={"TORCH_HOME": str(tmp_path / "torch")})
+    done = cli(
+        "run.py",
+        "layer=block5_conv3",
+        "logger=none",
+        f"hydra.run.dir={tmp_path}",
+        env={"TORCH_HOME": str(tmp_path / "torch")},
+    )
     assert done.returncode == 2
     assert "not cached and could not be downloaded" in done.stderr
     assert "backbone.weights=null" in done.stderr and "backbone.weights=/path" in done.stderr
@@ -67,14 +82,28 @@ def test_unknown_group_option_lists_the_valid_ones(tmp_path):
     [("dataset.path=/no/such/cat.jpg", "/no/such/cat.jpg"), ("layer=block6_conv1", "unknown layer 'block6_conv1'")],
 )
 def test_bad_input_is_one_line_without_traceback(tmp_path, override, expected):
-    done = cli("run.py", override, "backbone.weights=null", "logger=none", "image_size=32", "steps=2",
-               f"hydra.run.dir={tmp_path}")
+    done = cli(
+        "run.py",
+        override,
+        "backbone.weights=null",
+        "logger=none",
+        "image_size=32",
+        "steps=2",
+        f"hydra.run.dir={tmp_path}",
+    )
     assert done.returncode == 2 and expected in done.stderr and "Traceback" not in done.stderr
 
 
 def test_corrupt_image_names_the_file(tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
-    done = cli("run.py", f"dataset.path={bad}", "backbone.weights=null", "logger=none", "image_size=32", "steps=2",
-               f"hydra.run.dir={tmp_path / 'run'}")
+    done = cli(
+        "run.py",
+        f"dataset.path={bad}",
+        "backbone.weights=null",
+        "logger=none",
+        "image_size=32",
+        "steps=2",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
     assert done.returncode == 2 and str(bad) in done.stderr

@@ -15,14 +15,21 @@ import torch
 from omegaconf import open_dict
 
 import run as entry
-from src import experiments, provenance
-from src.errors import ConvisError
-from src.modules.callbacks import RandomState, last_checkpoint
-from src.modules.visualisation import VisualisationModule
+from convis import experiments
+from convis.modules.visualisation import VisualisationModule
+from convis.runtime import provenance
+from convis.runtime.errors import ConvisError
+from convis.runtime.stops import RandomState, last_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 # jitter on (random shifts every step), a final phase, a checkpoint every 3 steps
-SMALL = ("backbone=mobilenet_v2", "layer=block_2_expand_relu", "steps=8", "checkpoint_every=3", "optimizer.final_steps=2")
+SMALL = (
+    "backbone=mobilenet_v2",
+    "layer=block_2_expand_relu",
+    "steps=8",
+    "checkpoint_every=3",
+    "optimizer.final_steps=2",
+)
 
 
 class Stop(Exception):
@@ -32,7 +39,7 @@ class Stop(Exception):
 def run_in(cfg, folder: Path):
     with open_dict(cfg):
         cfg.output_dir = str(folder)
-    return experiments.run(cfg)
+    return experiments.run(cfg).metrics
 
 
 def pngs(folder: Path) -> dict[str, bytes]:
@@ -74,7 +81,10 @@ def test_a_run_stopped_half_way_resumes_to_the_uninterrupted_result(cfg_factory,
 
     assert pngs(tmp_path / "stopped") == pngs(tmp_path / "whole")
     assert (tmp_path / "stopped" / "history.csv").read_text() == (tmp_path / "whole" / "history.csv").read_text()
-    assert pngs(tmp_path / "no_rng")["chelsea_block_2_expand_relu.png"] != pngs(tmp_path / "whole")["chelsea_block_2_expand_relu.png"]
+    assert (
+        pngs(tmp_path / "no_rng")["chelsea_block_2_expand_relu.png"]
+        != pngs(tmp_path / "whole")["chelsea_block_2_expand_relu.png"]
+    )
 
 
 def test_resume_needs_a_run_directory_with_a_checkpoint(cfg_factory, tmp_path):
@@ -86,7 +96,9 @@ def test_resume_needs_a_run_directory_with_a_checkpoint(cfg_factory, tmp_path):
 
 def test_resume_takes_the_original_config_and_directory(cfg_factory, tmp_path):
     (tmp_path / ".hydra").mkdir()
-    (tmp_path / ".hydra" / "config.yaml").write_text("steps: 7\nresume: null\noutput_dir: ${hydra:runtime.output_dir}\n")
+    (tmp_path / ".hydra" / "config.yaml").write_text(
+        "steps: 7\nresume: null\noutput_dir: ${hydra:runtime.output_dir}\n"
+    )
     cfg = entry.resumed(cfg_factory(f"resume={tmp_path}", "steps=99"))
     assert cfg.steps == 7 and cfg.output_dir == str(tmp_path) and cfg.resume == str(tmp_path)
 
@@ -99,7 +111,10 @@ def test_provenance_records_how_to_rerun_and_what_ran(cfg_factory, tmp_path):
     assert during["status"] == "running" and during["finished"] is None
     assert after["status"] == "completed" and after["finished"] >= after["started"]
     assert after["command"][1:] == sys.argv and after["seed"] == 5 and after["config"]["seed"] == 5
-    assert after["versions"]["torch"] == metadata.version("torch") and after["device"]["torch_threads"] == torch.get_num_threads()
+    assert (
+        after["versions"]["torch"] == metadata.version("torch")
+        and after["device"]["torch_threads"] == torch.get_num_threads()
+    )
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
     if head.returncode == 0:
         assert after["git"]["commit"] == head.stdout.strip() and isinstance(after["git"]["dirty"], bool)
@@ -121,11 +136,20 @@ def test_provenance_records_a_failure_and_works_without_git(cfg_factory, tmp_pat
 def test_ctrl_c_then_resume_from_the_command_line_ends_where_an_uninterrupted_run_ends(tmp_path):
     """Three CLI runs: interrupted with SIGINT after a checkpoint, resumed with resume=DIR, and whole."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
-    args = [sys.executable, "run.py", "layer=block1_conv2", "backbone.weights=null", "image_size=32", "steps=150",
-            "checkpoint_every=10", "logger=none"]
+    args = [
+        sys.executable,
+        "run.py",
+        "layer=block1_conv2",
+        "backbone.weights=null",
+        "image_size=32",
+        "steps=150",
+        "checkpoint_every=10",
+        "logger=none",
+    ]
     stopped, whole = tmp_path / "stopped", tmp_path / "whole"
-    job = subprocess.Popen([*args, f"hydra.run.dir={stopped}"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    job = subprocess.Popen(
+        [*args, f"hydra.run.dir={stopped}"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     while not (stopped / "checkpoints" / "last.ckpt").exists() and job.poll() is None:
         time.sleep(0.05)
     job.send_signal(signal.SIGINT)

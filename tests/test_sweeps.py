@@ -12,10 +12,10 @@ import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from src.backbones import build_backbone
-from src.errors import ConvisError
-from src.reporting.report import write
-from src.reporting.sweeps import metric_value
+from convis.backbones import build_backbone
+from convis.reporting.report import write
+from convis.reporting.sweeps import metric_value
+from convis.runtime.errors import ConvisError
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["backbone.weights=null", "image_size=32", "steps=3"]
@@ -25,8 +25,14 @@ LAYERS = ["block1_conv1", "block1_conv2", "block2_conv1"]
 def cli(*args: str, **env: str) -> subprocess.Popen:
     """run.py in a subprocess, offline (a closed loopback proxy), one thread per process."""
     env = {**os.environ, "https_proxy": "http://127.0.0.1:9", "OMP_NUM_THREADS": "1", **env}
-    return subprocess.Popen([sys.executable, "run.py", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "run.py", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def finish(job: subprocess.Popen) -> tuple[int, str]:
@@ -83,12 +89,27 @@ def test_the_report_of_a_three_layer_multirun(sweep):
 
 
 def test_an_optuna_search_runs_offline_and_reports_its_best_weights(tmp_path):
-    code, out = finish(cli("sweep=prior_weights", "hydra.sweeper.n_trials=3", "backbone=mobilenet_v2",
-                           "layer=block_1_expand_relu", "logger=none", *TINY, f"hydra.sweep.dir={tmp_path}"))
+    code, out = finish(
+        cli(
+            "sweep=prior_weights",
+            "hydra.sweeper.n_trials=3",
+            "backbone=mobilenet_v2",
+            "layer=block_1_expand_relu",
+            "logger=none",
+            *TINY,
+            f"hydra.sweep.dir={tmp_path}",
+        )
+    )
     assert code == 0, out[-3000:]
     best = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
-    assert set(best["best_params"]) == {"objective.feature_weight", "prior.penalties.0.weight", "prior.penalties.1.weight"}
-    errors = [json.loads((tmp_path / str(n) / "metrics.json").read_text())["results"][0]["normalized_error"] for n in range(3)]
+    assert set(best["best_params"]) == {
+        "objective.feature_weight",
+        "prior.penalties.0.weight",
+        "prior.penalties.1.weight",
+    }
+    errors = [
+        json.loads((tmp_path / str(n) / "metrics.json").read_text())["results"][0]["normalized_error"] for n in range(3)
+    ]
     assert best["best_value"] == pytest.approx(min(errors))
     html = write(tmp_path)[0].read_text()
     assert "<th>objective.feature_weight</th>" in html and f"{best['best_params']['objective.feature_weight']}" in html
@@ -96,12 +117,21 @@ def test_an_optuna_search_runs_offline_and_reports_its_best_weights(tmp_path):
 
 @pytest.mark.slow
 def test_the_joblib_launcher_runs_two_jobs_in_parallel_processes(tmp_path):
-    job = cli("-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "layer=block1_conv1,block1_conv2", "logger=none",
-              *TINY, f"hydra.sweep.dir={tmp_path}")
+    job = cli(
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "layer=block1_conv1,block1_conv2",
+        "logger=none",
+        *TINY,
+        f"hydra.sweep.dir={tmp_path}",
+    )
     code, out = finish(job)
     assert code == 0, out[-3000:]
     records = [record(tmp_path / str(n)) for n in (0, 1)]
-    assert all(r["status"] == "completed" and (tmp_path / str(n) / "metrics.json").exists() for n, r in enumerate(records))
+    assert all(
+        r["status"] == "completed" and (tmp_path / str(n) / "metrics.json").exists() for n, r in enumerate(records)
+    )
     pids = {r["pid"] for r in records}
     assert len(pids) == 2 and job.pid not in pids
     first, second = records
@@ -127,7 +157,12 @@ def test_the_seed_table_is_one_run_of_the_same_nine_layers_at_the_papers_setting
     table, quick = composed("experiment=seed_table"), composed("experiment=seed_table_quick")
     assert list(table.layer) == composed("sweep=vgg16_table").hydra.sweeper.params.layer.split(",")
     assert table.backbone.weights == "IMAGENET1K_V1" and table.image_size == 224 and table.steps == 350
-    assert quick.backbone.weights is None and quick.image_size < 100 and quick.steps < 350 and list(quick.layer) == list(table.layer)
+    assert (
+        quick.backbone.weights is None
+        and quick.image_size < 100
+        and quick.steps < 350
+        and list(quick.layer) == list(table.layer)
+    )
 
 
 def test_the_prior_search_names_real_keys():
@@ -155,5 +190,7 @@ def test_the_returned_metric_is_the_mean_over_results():
     metrics = {"results": [{"layer": "a", "psnr": 10.0, "hit": True}, {"layer": "b", "psnr": 20.0, "hit": False}]}
     assert metric_value(metrics, "psnr") == 15.0 and metric_value(metrics, "hit") == 0.5
     assert metric_value(metrics, None) is None
-    with pytest.raises(ConvisError, match="optimize_metric='ssim' is not in this run's results: choose one of psnr, hit"):
+    with pytest.raises(
+        ConvisError, match="optimize_metric='ssim' is not in this run's results: choose one of psnr, hit"
+    ):
         metric_value(metrics, "ssim")

@@ -2,8 +2,8 @@
 
 import pytest
 
-from src.errors import ConvisError
-from src.targets import resolve_targets
+from convis.runtime.errors import ConvisError
+from convis.targets import resolve_targets
 
 CATEGORIES = ["tench", "goldfish", "tabby", "tiger cat", "golden retriever"]
 

@@ -1,5 +1,5 @@
-"""Saliency maps through Captum, behind one interface, and Simonyan's weakly supervised localisation."""
+"""Saliency methods (one module each, built through Captum) and Simonyan's weakly supervised localisation."""
 
-from src.attribution.methods import METHODS, SaliencyMethod, Settings, build_method, check_method
+from convis.attribution.base import SaliencyMethod
 
-__all__ = ["METHODS", "SaliencyMethod", "Settings", "build_method", "check_method"]
+__all__ = ["SaliencyMethod"]

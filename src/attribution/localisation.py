@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from src.errors import ConvisError
+from convis.runtime.errors import ConvisError
 
 GMM_COMPONENTS = 5  # GrabCut's colour models: its k-means needs at least this many samples of each
 

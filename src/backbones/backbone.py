@@ -18,11 +18,11 @@ from hydra.utils import instantiate
 from torch import nn
 from torchvision.models import get_model_weights
 
-from src.backbones import names as layer_names
-from src.backbones.chain import as_chain
-from src.backbones.extractor import FeatureExtractor, Logits, without_inplace
-from src.backbones.weights import file_weights, load_into, looks_like_path, pretrained_state_dict
-from src.errors import ConvisError
+from convis.backbones import names as layer_names
+from convis.backbones.chain import as_chain
+from convis.backbones.extractor import FeatureExtractor, Logits, without_inplace
+from convis.backbones.weights import file_weights, load_into, looks_like_path, pretrained_state_dict
+from convis.runtime.errors import ConvisError
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ KERAS_NAMES: dict[str, Callable[[nn.Module], dict[str, str]]] = {
     "mobilenet_v2": layer_names.mobilenet_v2_names,
 }
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+IMAGENET_CATEGORIES: tuple[str, ...] = tuple(get_model_weights("resnet18").DEFAULT.meta["categories"])
 
 
 @dataclass
@@ -187,11 +188,19 @@ def assemble(
         names=names,
         mean=tuple(mean),
         std=tuple(std),
-        categories=categories or [str(i) for i in range(_classes(model))],
+        categories=categories or default_categories(model),
         channels_last=channels_last,
         cut=chain is not None,
         output=output,
     )
+
+
+def default_categories(model: nn.Module) -> list[str]:
+    """Class names where none are given: ImageNet's for a 1000-way head, else "0", "1", ..."""
+    count = _classes(model)
+    if count == len(IMAGENET_CATEGORIES):
+        return list(IMAGENET_CATEGORIES)
+    return [str(i) for i in range(count)]
 
 
 def _classes(model: nn.Module) -> int:
@@ -219,7 +228,12 @@ def torchvision_backbone(name: str, **kwargs: Any) -> Backbone:
 
 
 def timm_backbone(
-    name: str, weights: str | None = None, seed: int = 0, channels_last: bool = True, output: str | int | None = None, **_: Any
+    name: str,
+    weights: str | None = None,
+    seed: int = 0,
+    channels_last: bool = True,
+    output: str | int | None = None,
+    **_: Any,
 ) -> Backbone:
     """A timm model by name: weights `pretrained` (timm's download and cache), null, or a file."""
     try:

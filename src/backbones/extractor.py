@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 import torch
 from torch import nn
 
-from src.errors import ConvisError
+from convis.runtime.errors import ConvisError
 
 
 def position(net: nn.Module, path: str) -> tuple[float, ...]:

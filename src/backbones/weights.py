@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torchvision.models import get_model_weights
 
-from src.errors import ConvisError
+from convis.runtime.errors import ConvisError
 
 
 def looks_like_path(weights: str) -> bool:

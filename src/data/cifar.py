@@ -11,10 +11,10 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.datasets import CIFAR10
 
-from src.data.datasets import IMAGENET_MEAN, IMAGENET_STD
-from src.data.images import image_transform
-from src.data.split import check_split
-from src.errors import ConvisError
+from convis.data.datasets import IMAGENET_MEAN, IMAGENET_STD
+from convis.data.images import image_transform
+from convis.data.split import check_split
+from convis.runtime.errors import ConvisError
 
 # convis split -> CIFAR-10's own parts (its test set is the validation set)
 PARTS = {"train": ("train",), "val": ("test",), "all": ("train", "test")}

@@ -6,13 +6,14 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from src.data.images import IMAGE_EXTENSIONS, image_transform, load_image, sample_image
-from src.data.split import split_indices
-from src.errors import ConvisError
+from convis.data.images import IMAGE_EXTENSIONS, image_transform, load_image, sample_image
+from convis.data.split import split_indices
+from convis.runtime.errors import ConvisError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -121,9 +122,7 @@ def _class_keys(relative: Sequence[Path], layout: str, root: Path) -> list[str] 
     if layout == "prefix" or (layout == "auto" and prefixed):
         if not prefixed:
             odd = next(path for path in relative if len(path.parts) > 1 or "." not in path.stem)
-            raise ConvisError(
-                f"dataset.layout=prefix needs files named CLASS.ID.jpg directly in {root}; {odd} is not"
-            )
+            raise ConvisError(f"dataset.layout=prefix needs files named CLASS.ID.jpg directly in {root}; {odd} is not")
         return [path.stem.split(".", 1)[0] for path in relative]
     return None
 
@@ -170,3 +169,33 @@ def _image_files(folder: Path, recursive: bool) -> list[Path]:
         extensions = ", ".join(IMAGE_EXTENSIONS)
         raise ConvisError(f"no images in folder {folder}: expected files ending in {extensions}")
     return files
+
+
+def picture(image: object) -> Image.Image:
+    """An image as 8-bit RGB from a path, a PIL image, an (H, W, 3) uint8 array or a (C, H, W) [0, 1] tensor."""
+    if isinstance(image, (str, Path)):
+        return load_image(image)
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    if isinstance(image, torch.Tensor) and image.dim() == 3 and image.is_floating_point():
+        pixels = (image.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
+        return Image.fromarray(pixels.expand(3, -1, -1).permute(1, 2, 0).numpy())
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim in (2, 3):
+        return Image.fromarray(image).convert("RGB")
+    shape = f" of shape {tuple(image.shape)} and dtype {image.dtype}" if hasattr(image, "shape") else ""
+    raise ConvisError(
+        f"cannot read an image from a {type(image).__name__}{shape}: give a path, a PIL image, "
+        "an HxWx3 uint8 array or a CxHxW float tensor in [0, 1]"
+    )
+
+
+def given_images(
+    images: object, image_size: int, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+) -> ImageDataset:
+    """The images a Python caller holds (one, or a list), named by file stem or image0, image1, ..."""
+    images = list(images) if isinstance(images, (list, tuple)) else [images]
+    if not images:
+        raise ConvisError("no images given: pass an image or a list of images")
+    names = [Path(i).stem if isinstance(i, (str, Path)) else f"image{n}" for n, i in enumerate(images)]
+    items = [(name, picture(image).copy) for name, image in zip(names, images)]
+    return ImageDataset(items, image_transform(image_size, mean, std))

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from src.errors import ConvisError
+from convis.runtime.errors import ConvisError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -41,8 +41,7 @@ def load_image(path: str | Path) -> Image.Image:
                 image.load()  # decode everything now, so a truncated file fails here
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ConvisError(
-            f"refusing to load {path}: {str(error).rstrip('.')}; "
-            "raise PIL.Image.MAX_IMAGE_PIXELS if you trust the file"
+            f"refusing to load {path}: {str(error).rstrip('.')}; raise PIL.Image.MAX_IMAGE_PIXELS if you trust the file"
         ) from error
     except (OSError, SyntaxError, ValueError) as error:
         message = f"not a readable image: {path} ({error}); check the file or re-save it as PNG/JPEG"
@@ -104,3 +103,11 @@ def image_transform(
             v2.Normalize(list(mean), list(std)),
         ]
     )
+
+
+def denormalise(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """Normalised network input back to [0, 1] pixels (works on one image or a batch)."""
+    shape = (-1, 1, 1)
+    mean_t = torch.tensor(mean, dtype=image.dtype, device=image.device).view(shape)
+    std_t = torch.tensor(std, dtype=image.dtype, device=image.device).view(shape)
+    return (image * std_t + mean_t).clamp(0, 1)

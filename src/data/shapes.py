@@ -22,10 +22,10 @@ from PIL import Image
 from torch.nn.functional import interpolate
 from torch.utils.data import Dataset
 
-from src.data.images import image_transform
-from src.data.datasets import IMAGENET_MEAN, IMAGENET_STD
-from src.data.split import split_indices
-from src.errors import ConvisError
+from convis.data.datasets import IMAGENET_MEAN, IMAGENET_STD
+from convis.data.images import image_transform
+from convis.data.split import split_indices
+from convis.runtime.errors import ConvisError
 
 CLASSES = ("disc", "square", "triangle")
 RADIUS = (0.1, 0.24)  # area-equivalent radius, as a fraction of the image side

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from src.errors import ConvisError
+from convis.runtime.errors import ConvisError
 
 SPLITS = ("all", "train", "val")
 

@@ -1,29 +1,26 @@
-"""What a run does, end to end, chosen by the objective; each module exposes `run(cfg, output_dir)`."""
+"""What a run does, end to end: the experiment class that the objective's `_target_` names."""
 
 from __future__ import annotations
 
-from importlib import import_module
 from pathlib import Path
 
 from omegaconf import DictConfig
+from torch import nn
+from torch.utils.data import Dataset
 
-from src.errors import ConvisError
-
-# objective name -> the experiment module that runs it (imported on use: start-up stays short)
-EXPERIMENTS: dict[str, str] = {
-    "inversion": "src.experiments.inversion",
-    "class_score": "src.experiments.class_model",
-    "activation": "src.experiments.class_model",
-    "saliency": "src.experiments.saliency",
-    "finetune": "src.experiments.finetune",
-}
+from convis.backbones import Backbone
+from convis.experiments.base import Experiment, Result, experiment
 
 
-def run(cfg: DictConfig) -> dict:
-    """Run the experiment of `cfg.objective.name`, writing into `cfg.output_dir`."""
-    name = cfg.objective.name
-    if name not in EXPERIMENTS:
-        raise ConvisError(f"unknown objective {name!r}: choose one of {', '.join(EXPERIMENTS)}")
+def run(
+    cfg: DictConfig, backbone: Backbone | None = None, data: Dataset | None = None, model: nn.Module | None = None
+) -> Result:
+    """Check and run the objective's experiment into `cfg.output_dir`, on the given network and images if any."""
     output_dir = Path(cfg.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    return import_module(EXPERIMENTS[name]).run(cfg, output_dir)
+    chosen = experiment(cfg, backbone, data, model)
+    chosen.check()
+    return chosen.run(output_dir)
+
+
+__all__ = ["Experiment", "Result", "experiment", "run"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections import Counter
 from pathlib import Path
@@ -10,13 +11,16 @@ import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
-from src.backbones.backbone import build_model, head_path, normalisation, replace_head
-from src.data.classification import ClassificationData
-from src.errors import ConvisError
-from src.experiments.setup import build_trainer, positive
-from src.modules.finetune import FinetuneModule
-from src.outputs import write_json
+from convis.backbones.backbone import build_model, head_path, normalisation, replace_head
+from convis.checks import positive
+from convis.data.classification import ClassificationData
+from convis.experiments.base import Experiment, Result
+from convis.experiments.setup import build_trainer
+from convis.modules.finetune import FinetuneModule
+from convis.runtime.errors import ConvisError
+from convis.runtime.writers import write_json
 
 log = logging.getLogger(__name__)
 
@@ -45,36 +49,54 @@ def classes_of(train, val) -> list[str]:
     return classes
 
 
-def run(cfg: DictConfig, output_dir: Path) -> dict:
-    """Train the configured backbone on the dataset's train split; keep and report the best val_acc."""
-    positive(cfg, "image_size")
-    positive(cfg.objective, "epochs", "batch_size")
-    objective, arch = cfg.objective, cfg.backbone.arch
-    L.seed_everything(cfg.seed, verbose=False)
-    mean, std = normalisation(arch)
-    train, val = split(cfg, "train", mean, std), split(cfg, "val", mean, std)
-    classes = classes_of(train, val)
-    model, categories = build_model(arch, cfg.backbone.weights, cfg.seed)
-    if categories != classes:
-        replace_head(model, len(classes))
-    module = FinetuneModule(
-        model,
-        arch,
-        classes,
-        head=head_path(model),
-        optimizer=instantiate(objective.optimizer),
-        scheduler=instantiate(objective.scheduler),
-        train=objective.train,
-        channels_last=cfg.backbone.get("channels_last", True),
-    )
-    data = ClassificationData(train, val, objective.batch_size, objective.num_workers, instantiate(objective.augment))
-    best = ModelCheckpoint(
-        dirpath=output_dir / "checkpoints", filename="best", monitor="val_acc", mode="max", save_weights_only=True
-    )
-    fit_cfg = OmegaConf.merge(cfg, {"trainer": {"max_epochs": objective.epochs, "enable_checkpointing": True}})
-    trainer = build_trainer(fit_cfg, -1, output_dir, [best])
-    trainer.fit(module, datamodule=data)
-    return write_results(arch, best, classes, val.labels, trainer.current_epoch, output_dir)
+class Finetune(Experiment):
+    """Train the backbone on the dataset's train split; keep and report the best val_acc (`epochs` passes)."""
+
+    optimised = False
+
+    def check(self) -> None:
+        super().check()
+        positive(self.cfg, "objective.epochs", "objective.batch_size")
+
+    def trainable(self) -> tuple[nn.Module, str, tuple, tuple, list[str]]:
+        """A trainable copy of the user's model, else the configured torchvision one; its arch, mean, std, classes."""
+        cfg = self.cfg
+        if self.given_model is not None:
+            backbone = self.backbone()
+            model = copy.deepcopy(self.given_model).requires_grad_(True)
+            return model, backbone.arch, backbone.mean, backbone.std, backbone.categories
+        arch = cfg.backbone.arch
+        model, categories = build_model(arch, cfg.backbone.weights, cfg.seed)
+        return model, arch, *normalisation(arch), categories
+
+    def run(self, output_dir: Path) -> Result:
+        cfg, objective = self.cfg, self.cfg.objective
+        L.seed_everything(cfg.seed, verbose=False)
+        model, arch, mean, std, categories = self.trainable()
+        train, val = split(cfg, "train", mean, std), split(cfg, "val", mean, std)
+        classes = classes_of(train, val)
+        if categories != classes:
+            replace_head(model, len(classes))
+        module = FinetuneModule(
+            model,
+            arch,
+            classes,
+            head=head_path(model),
+            optimizer=instantiate(objective.optimizer),
+            scheduler=instantiate(objective.scheduler),
+            train=objective.train,
+            channels_last=cfg.backbone.get("channels_last", True),
+        )
+        augment = instantiate(objective.augment)
+        data = ClassificationData(train, val, objective.batch_size, objective.num_workers, augment)
+        best = ModelCheckpoint(
+            dirpath=output_dir / "checkpoints", filename="best", monitor="val_acc", mode="max", save_weights_only=True
+        )
+        fit_cfg = OmegaConf.merge(cfg, {"trainer": {"max_epochs": objective.epochs, "enable_checkpointing": True}})
+        trainer = build_trainer(fit_cfg, -1, output_dir, [best])
+        trainer.fit(module, datamodule=data)
+        metrics = write_results(arch, best, classes, val.labels, trainer.current_epoch, output_dir)
+        return Result(metrics, output_dir)
 
 
 def write_results(

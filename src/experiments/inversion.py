@@ -9,16 +9,17 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from src.backbones import Backbone
-from src.backbones.probe import probe
-from src.experiments.setup import as_list, configured_backbone, positive
-from src.experiments.visualise import initial_image, optimise
-from src.metrics.image import psnr, ssim
-from src.modules.visualisation import Group
-from src.objectives.inversion import feature_match, normalized_error
-from src.outputs import denormalise, safe_name, save_image, write_json
-from src.priors import Prior
-from src.priors.transforms import Jitter
+from convis.backbones import Backbone
+from convis.backbones.probe import probe
+from convis.data.images import denormalise
+from convis.experiments.base import Experiment, Result, as_list
+from convis.experiments.visualise import initial_image, optimise
+from convis.metrics.image import psnr, ssim
+from convis.modules.visualisation import Group, VisualisationModule
+from convis.objectives.inversion import feature_match, normalized_error
+from convis.priors import Prior
+from convis.priors.transforms import Jitter
+from convis.runtime.writers import safe_name, save_image, write_json
 
 
 def jitter_pixels(setting: int | str, stride: int) -> int:
@@ -42,24 +43,36 @@ def inversion_groups(
     return groups
 
 
-def run(cfg: DictConfig, output_dir: Path) -> dict:
-    """Reconstruct every dataset image from every configured layer; write images and metrics."""
-    positive(cfg, "steps", "image_size")
-    layers = as_list(cfg.layer)
-    L.seed_everything(cfg.seed, verbose=False)
-    backbone = configured_backbone(cfg)
-    data = instantiate(cfg.dataset, image_size=cfg.image_size, mean=backbone.mean, std=backbone.std)
-    originals = torch.stack([data[i]["image"] for i in range(len(data))])
-    prior: Prior = instantiate(cfg.prior)
-    groups = inversion_groups(cfg, backbone, originals, layers, prior)
-    tiled = originals.repeat(len(layers), 1, 1, 1)
-    init = initial_image(cfg.objective.init, tiled.shape, cfg.objective.init_scale, tiled)
-    captions = [f"{layer}/{name}" for layer in layers for name in data.names]
-    module = optimise(cfg, backbone, init, groups, prior, captions, output_dir)
-    return write_results(backbone, module, groups, originals, data.names, output_dir)
+class Inversion(Experiment):
+    """Reconstruct every image from every configured layer (`layer`: a name or a list)."""
+
+    def layers(self) -> list[object]:
+        return as_list(self.cfg.layer)
+
+    def run(self, output_dir: Path) -> Result:
+        cfg = self.cfg
+        layers = as_list(cfg.layer)
+        L.seed_everything(cfg.seed, verbose=False)
+        backbone = self.backbone()
+        data = self.data(backbone)
+        originals = torch.stack([data[i]["image"] for i in range(len(data))])
+        prior: Prior = instantiate(cfg.prior)
+        groups = inversion_groups(cfg, backbone, originals, layers, prior)
+        tiled = originals.repeat(len(layers), 1, 1, 1)
+        init = initial_image(cfg.objective.init, tiled.shape, cfg.objective.init_scale, tiled)
+        captions = [f"{layer}/{name}" for layer in layers for name in data.names]
+        module = optimise(cfg, backbone, init, groups, prior, captions, output_dir)
+        return write_results(backbone, module, groups, originals, data.names, output_dir)
 
 
-def write_results(backbone: Backbone, module, groups: list[Group], originals: torch.Tensor, names: list[str], output_dir: Path) -> dict:
+def write_results(
+    backbone: Backbone,
+    module: VisualisationModule,
+    groups: list[Group],
+    originals: torch.Tensor,
+    names: list[str],
+    output_dir: Path,
+) -> Result:
     """PNGs of the originals and reconstructions, and metrics.json with the paper's error, PSNR, SSIM."""
     image, _ = module.evaluate()
     shown = denormalise(image, backbone.mean, backbone.std)
@@ -88,4 +101,4 @@ def write_results(backbone: Backbone, module, groups: list[Group], originals: to
             )
     metrics = {"objective": "inversion", "backbone": backbone.arch, "results": results}
     write_json(metrics, output_dir / "metrics.json")
-    return metrics
+    return Result(metrics, output_dir, {"images": image, "originals": originals})

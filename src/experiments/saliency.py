@@ -11,36 +11,19 @@ import numpy as np
 import torch
 from hydra.utils import instantiate
 from matplotlib.figure import Figure
-from omegaconf import DictConfig, OmegaConf, open_dict
-from torch import nn
+from omegaconf import DictConfig, open_dict
 
-from src.attribution import Settings, build_method, check_method
-from src.backbones import Backbone
-from src.backbones.extractor import deepest
-from src.backbones.probe import probe
-from src.errors import ConvisError
-from src.experiments.setup import build_trainer, configured_backbone, positive
-from src.metrics.saliency import auc, randomisable_layers
-from src.modules.saliency import SaliencyModule, SaliencyWriter, collate
-from src.outputs import save_figure, write_json
-from src.targets import resolve_targets
-
-POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
-
-
-def gradcam_layer(backbone: Backbone, layer: str | None, image_size: int) -> str:
-    """The configured layer's module path, else the deepest named layer with a spatial output that is no pool
-
-    (block5_conv3 on VGG16, out_relu on MobileNetV2: the last convolutional features, as Grad-CAM uses).
-    """
-    if layer:
-        return backbone.path(layer)
-    spatial = [
-        info.path
-        for info in probe(backbone.net, backbone.names, image_size, backbone.channels)
-        if len(info.shape) == 3 and not isinstance(backbone.net.get_submodule(info.path), POOLS)
-    ]
-    return deepest(backbone.net, spatial)
+from convis.backbones import Backbone
+from convis.backbones.names import LOGITS
+from convis.checks import as_list, positive
+from convis.experiments.base import Experiment, Result
+from convis.experiments.saliency_writer import SaliencyWriter
+from convis.experiments.setup import build_trainer
+from convis.metrics.saliency import auc, randomisable_layers
+from convis.modules.saliency import SaliencyModule, collate
+from convis.runtime.errors import ConvisError
+from convis.runtime.writers import save_figure, write_json
+from convis.targets import resolve_targets
 
 
 def single_target(target: object, categories: list[str]) -> int | None:
@@ -62,22 +45,19 @@ def measured_depths(layers: list[str], depths: int | None) -> list[str]:
     return [layers[i] for i in sorted(set(np.linspace(0, len(layers) - 1, depths).round().astype(int)))]
 
 
+def method_name(cfg: DictConfig) -> str:
+    """The saliency method's name: its builder's, as `_target_` in conf/method/NAME.yaml names it."""
+    return str(cfg.method._target_).rpartition(".")[2]
+
+
 def build_module(cfg: DictConfig, backbone: Backbone) -> SaliencyModule:
     """The predict module of the configured method, target, localisation, evaluation and sanity check."""
     objective = cfg.objective
-    settings = Settings(
-        mean=backbone.mean,
-        std=backbone.std,
-        steps=cfg.steps,
-        samples=objective.samples,
-        noise_level=objective.noise_level,
-        samples_per_pass=objective.samples_per_pass,
-        layer=gradcam_layer(backbone, objective.gradcam_layer, cfg.image_size) if cfg.method == "gradcam" else "",
-    )
+    method = partial(instantiate(cfg.method), backbone=backbone, image_size=cfg.image_size)
     layers = randomisable_layers(backbone.net) if objective.sanity_check else []
     return SaliencyModule(
         net=backbone.classifier,
-        build=partial(build_method, cfg.method, settings=settings),
+        build=method,
         mean=backbone.mean,
         std=backbone.std,
         localiser=instantiate(objective.localisation),
@@ -97,38 +77,55 @@ def with_gradients(cfg: DictConfig) -> DictConfig:
     return copied
 
 
-def run(cfg: DictConfig, output_dir: Path) -> dict:
-    """Saliency maps, GrabCut boxes and, where the dataset has boxes, their quality, for every image."""
-    check_method(cfg.method)
-    positive(cfg, "image_size", "steps")
-    nested = ("objective.batch_size", "objective.samples")
-    positive({key: OmegaConf.select(cfg, key) for key in nested}, *nested)
-    L.seed_everything(cfg.seed, verbose=False)
-    backbone = configured_backbone(cfg)
-    module = build_module(cfg, backbone)
-    data = instantiate(cfg.dataset, image_size=cfg.image_size, mean=backbone.mean, std=backbone.std)
-    loader = torch.utils.data.DataLoader(data, batch_size=cfg.objective.batch_size, collate_fn=collate)
-    writer = SaliencyWriter(output_dir, cfg.method, backbone.mean, backbone.std, backbone.categories)
-    trainer = build_trainer(with_gradients(cfg), -1, output_dir, [writer])
-    trainer.predict(module, loader, return_predictions=False)
-    metrics = {"objective": "saliency", "backbone": backbone.arch, "method": cfg.method, "results": writer.results}
-    if summary := summarise(writer.results):
-        metrics["summary"] = summary
-    if writer.curves:
-        metrics["curves"] = {key: torch.cat(parts).mean(0).tolist() for key, parts in writer.curves.items()}
-        metrics["curves_png"] = "images/perturbation_curves.png"
-        plot_curves(metrics["curves"], cfg.method, output_dir / metrics["curves_png"])
-    if writer.sanity:
-        metrics["sanity_check"] = sanity_rows(writer.sanity)
-        metrics["sanity_check_png"] = "images/sanity_check.png"
-        plot_sanity(metrics["sanity_check"], cfg.method, output_dir / metrics["sanity_check_png"])
-    log_run(trainer, metrics, output_dir)
-    write_json(metrics, output_dir / "metrics.json")
-    return metrics
+class Saliency(Experiment):
+    """Maps of the configured method (`method=NAME`), GrabCut boxes and, where the dataset has boxes, their quality."""
+
+    targeted = True
+    optimised = False
+
+    def layers(self) -> list[object]:
+        return [LOGITS, *as_list(self.cfg.method.get("layer"))]
+
+    def check(self) -> None:
+        super().check()
+        positive(self.cfg, "objective.batch_size")
+
+    def run(self, output_dir: Path) -> Result:
+        cfg = self.cfg
+        L.seed_everything(cfg.seed, verbose=False)
+        backbone = self.backbone()
+        module = build_module(cfg, backbone)
+        data = self.data(backbone)
+        loader = torch.utils.data.DataLoader(data, batch_size=cfg.objective.batch_size, collate_fn=collate)
+        name = method_name(cfg)
+        writer = SaliencyWriter(output_dir, name, backbone.mean, backbone.std, backbone.categories)
+        trainer = build_trainer(with_gradients(cfg), -1, output_dir, [writer])
+        trainer.predict(module, loader, return_predictions=False)
+        metrics = {"objective": "saliency", "backbone": backbone.arch, "method": name, "results": writer.results}
+        if summary := summarise(writer.results):
+            metrics["summary"] = summary
+        if writer.curves:
+            metrics["curves"] = {key: torch.cat(parts).mean(0).tolist() for key, parts in writer.curves.items()}
+            metrics["curves_png"] = "images/perturbation_curves.png"
+            plot_curves(metrics["curves"], name, output_dir / metrics["curves_png"])
+        if writer.sanity:
+            metrics["sanity_check"] = sanity_rows(writer.sanity)
+            metrics["sanity_check_png"] = "images/sanity_check.png"
+            plot_sanity(metrics["sanity_check"], name, output_dir / metrics["sanity_check_png"])
+        log_run(trainer, metrics, output_dir)
+        write_json(metrics, output_dir / "metrics.json")
+        return Result(metrics, output_dir, {"maps": torch.stack(writer.maps) if writer.maps else torch.empty(0)})
 
 
-METRICS = ("pointing_game", "pointing_game_centre", "deletion_auc", "insertion_auc",
-           "deletion_auc_random", "insertion_auc_random", "box_iou")
+METRICS = (
+    "pointing_game",
+    "pointing_game_centre",
+    "deletion_auc",
+    "insertion_auc",
+    "deletion_auc_random",
+    "insertion_auc_random",
+    "box_iou",
+)
 
 
 def summarise(results: list[dict]) -> dict[str, float]:
@@ -157,8 +154,12 @@ def plot_curves(curves: dict[str, list[float]], method: str, path: Path) -> None
             curve = torch.tensor(curves[f"{kind}_curve{suffix}"])
             area = float(auc(curve[None]))  # of the mean curve: the mean of the images' AUCs
             axes.plot(np.linspace(0, 1, len(curve)), curve, style, label=f"{label} (AUC {area:.3f})")
-        axes.set(title=kind, xlabel=f"share of pixels {'removed' if kind == 'deletion' else 'restored'}",
-                 ylabel="mean probability of the target", ylim=(0, 1.02))
+        axes.set(
+            title=kind,
+            xlabel=f"share of pixels {'removed' if kind == 'deletion' else 'restored'}",
+            ylabel="mean probability of the target",
+            ylim=(0, 1.02),
+        )
         axes.legend()
     save_figure(figure, path)
 

@@ -2,50 +2,24 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import lightning as L
-import torch
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger, WandbLogger
-from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig
 
-from src.backbones import Backbone
-from src.errors import one_line
-from src.modules.callbacks import LossBar
-from src.outputs import write_bytes
-from src.validation import as_list, positive_whole
-
-__all__ = ["AtomicCheckpointIO", "as_list", "build_logger", "build_trainer", "configured_backbone", "positive"]
+from convis.backbones import Backbone
+from convis.runtime.errors import one_line
+from convis.runtime.logs import LossBar
+from convis.runtime.stops import AtomicCheckpointIO
 
 OFFLINE_MODES = ("offline", "dryrun", "disabled")
 log = logging.getLogger(__name__)
-
-
-def positive(cfg: Mapping[str, Any], *keys: str) -> None:
-    """Fail on a top-level number that must be a positive whole number."""
-    for key in keys:
-        positive_whole(key).check(key, cfg.get(key))
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint writer, written beside the target and renamed into place.
-
-    Lightning's own writer moves a file from the system's temp folder, which copies (and can
-    leave half a checkpoint after a kill) when that folder is on another file system.
-    """
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
-        buffer = io.BytesIO()
-        torch.save(checkpoint, buffer)
-        write_bytes(buffer.getvalue(), path)
 
 
 def configured_backbone(cfg: DictConfig) -> Backbone:
@@ -70,7 +44,8 @@ def build_logger(cfg: DictConfig, output_dir: Path) -> Logger | bool:
     except Exception as err:  # wandb raises several types for a network, server or login failure
         log.warning(
             "W&B could not start online (%s): logging offline instead; upload later with `wandb sync %s`",
-            one_line(str(err)), Path(output_dir) / "wandb" / "offline-run-*",
+            one_line(str(err)),
+            Path(output_dir) / "wandb" / "offline-run-*",
         )
         return instantiate(cfg.logger, save_dir=str(output_dir), mode="offline")
     return logger

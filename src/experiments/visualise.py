@@ -9,13 +9,15 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from src.backbones import Backbone
-from src.errors import ConvisError
-from src.experiments.setup import build_trainer
-from src.modules.callbacks import HISTORY, ImageLogger, LossHistory, checkpointing, last_checkpoint
-from src.modules.visualisation import Group, VisualisationModule
-from src.outputs import denormalise
-from src.priors import Prior
+from convis.backbones import Backbone
+from convis.data.images import denormalise
+from convis.experiments.setup import build_trainer
+from convis.modules.visualisation import Group, VisualisationModule
+from convis.priors import Prior
+from convis.runtime.errors import ConvisError
+from convis.runtime.history import HISTORY
+from convis.runtime.logs import ImageLogger, LossHistory
+from convis.runtime.stops import checkpointing, last_checkpoint
 
 INITS = ("noise", "zeros", "original")
 

@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn.functional import cross_entropy
 from torchmetrics.classification import MulticlassAccuracy
 
-from src.errors import ConvisError
+from convis.runtime.errors import ConvisError
 
 TRAIN_MODES = ("head", "all")
 PREFIX = "model."  # the state-dict keys of the network inside this module start with it

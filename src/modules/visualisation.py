@@ -10,10 +10,11 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from src.backbones import FeatureExtractor
-from src.errors import NonFiniteLoss
-from src.objectives import INPUT, Objective
-from src.priors.prior import Constraint, Transform
+from convis.backbones import FeatureExtractor
+from convis.objectives import INPUT, Objective
+from convis.priors.prior import Constraint, Transform
+from convis.runtime.errors import NonFiniteLoss
+from convis.runtime.logs import is_logging_step
 
 
 @dataclass
@@ -25,11 +26,6 @@ class Group:
     extractor: FeatureExtractor
     objective: Objective
     transforms: Sequence[Transform] = field(default_factory=list)
-
-
-def is_logging_step(trainer: L.Trainer) -> bool:
-    """Whether the step just taken is one whose losses are logged (every log_every_n_steps, and the last)."""
-    return trainer.global_step % trainer.log_every_n_steps == 0 or trainer.global_step >= trainer.max_steps
 
 
 class StepDataset(torch.utils.data.Dataset):
@@ -85,7 +81,9 @@ class VisualisationModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Leave the frozen network out of checkpoints: a resumed run rebuilds it from its config."""
-        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("extractors.")}
+        checkpoint["state_dict"] = {
+            k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("extractors.")
+        }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Fill the network back in from the rebuilt one, so the strict state-dict load still checks the image."""
@@ -123,7 +121,9 @@ class VisualisationModule(L.LightningModule):
         if is_logging_step(self.trainer):  # self.log costs more than a small network's step: log at intervals
             self.stop_if_non_finite(list(logs))
             self.log_dict(logs, on_step=True, on_epoch=False)
-            self.log("loss", sum(logs[f"{g.tag}/loss"] for g in self.groups), prog_bar=True, on_step=True, on_epoch=False)
+            self.log(
+                "loss", sum(logs[f"{g.tag}/loss"] for g in self.groups), prog_bar=True, on_step=True, on_epoch=False
+            )
 
     def watch(self, image: torch.Tensor, logs: dict[str, torch.Tensor]) -> None:
         """Before the step: note each value's first non-finite step and copy the image if all are finite so far.

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import torch
 
-from src.errors import ConvisError
-from src.objectives.base import Objective, term
+from convis.objectives.base import Objective, term
+from convis.runtime.errors import ConvisError
 
 CENTER = "center"
 

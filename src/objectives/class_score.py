@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import torch
 
-from src.backbones.names import LOGITS
-from src.errors import ConvisError
-from src.objectives.base import Objective, term
+from convis.backbones.names import LOGITS
+from convis.objectives.base import Objective, term
+from convis.runtime.errors import ConvisError
 
 SCORES = ("logit", "softmax")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from src.objectives.base import Objective, term
+from convis.objectives.base import Objective, term
 
 
 def normalized_error(phi: torch.Tensor, phi0: torch.Tensor) -> torch.Tensor:

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from src.errors import ConvisError
-from src.priors.prior import Constraint
+from convis.priors.prior import Constraint
+from convis.runtime.errors import ConvisError
 
 # Lucid's square root of ImageNet's colour correlation; columns scaled so the largest norm is 1.
 COLOUR_CORRELATION = torch.tensor([[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]])

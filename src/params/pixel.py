@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
-from src.priors.prior import Constraint
+from convis.priors.prior import Constraint
 
 
 class PixelImage(nn.Module):

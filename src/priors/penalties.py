@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from src.objectives import INPUT, Objective, term
+from convis.objectives import INPUT, Objective, term
 
 
 def alpha_norm(alpha: float = 6.0, bound: float = 1.39, weight: float = 1.0) -> Objective:

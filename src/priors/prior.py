@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from src.objectives import Objective
+from convis.objectives import Objective
 
 Constraint = Callable[[torch.Tensor], None]
 Transform = Callable[[torch.Tensor], torch.Tensor]

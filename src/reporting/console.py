@@ -7,7 +7,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from src.provenance import composed_config, redact
+from convis.runtime.provenance import composed_config, redact
 
 log = logging.getLogger("convis")
 SHOWN = ("metrics.json", "images", "maps", "checkpoints", "history.csv", "provenance.json")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import matplotlib
 from matplotlib.figure import Figure
 
-from src.reporting.runs import Run
+from convis.reporting.runs import Run
 
 Series = tuple[str, list[float], list[float]]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from src.reporting.runs import Run
+from convis.reporting.runs import Run
 
 ROW_KEYS = ("image", "target")
 

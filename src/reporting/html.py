@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from jinja2 import Environment
 
 if TYPE_CHECKING:
-    from src.reporting.report import Report
+    from convis.reporting.content import Report
 
 
 def data_uri(data: bytes, mime: str) -> str:

@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from src.outputs import safe_name, write_bytes, write_text
+from convis.runtime.writers import safe_name, write_bytes, write_text
 
 if TYPE_CHECKING:
-    from src.reporting.report import Report, Table
+    from convis.reporting.content import Report, Table
 
 FILES = "report_files"
 
@@ -41,7 +41,9 @@ def grid_lines(report: Report) -> list[str]:
     rows = []
     for header, cells in grid.rows:
         pictures = [
-            (link(c.png, root, " ".join(c.labels.values())) + (f"<br>{grid.caption_of(c)}" if grid.captions else "")) if c else ""
+            (link(c.png, root, " ".join(c.labels.values())) + (f"<br>{grid.caption_of(c)}" if grid.captions else ""))
+            if c
+            else ""
             for c in cells
         ]
         rows.append([header, *pictures] if grid.row_headers else pictures + [""] * (width - len(pictures)))
@@ -63,7 +65,9 @@ def render_markdown(report: Report, charts: list[Path]) -> str:
     if report.best:
         lines += ["", "## Optuna: best parameters", "", "```json", json.dumps(report.best, indent=2), "```"]
     lines += ["", "## Jobs", "", *table(report.jobs), "", "## Loss curves", ""]
-    lines += [link(path, root, chart.term) for chart, path in zip(report.charts, charts)] or ["No history.csv in these runs."]
+    lines += [link(path, root, chart.term) for chart, path in zip(report.charts, charts)] or [
+        "No history.csv in these runs."
+    ]
     lines += ["", "## Provenance", "", *table(report.provenance)]
     for names, env in report.environments:
         rows = [[k, str(v)] for part in ("versions", "device") for k, v in (env.get(part) or {}).items()]

@@ -4,45 +4,20 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
 
-from src.outputs import write_text
-from src.reporting.curves import Chart, charts
-from src.reporting.grid import Grid, cells, header, is_label, labels, layout, shown, swept, varying
-from src.reporting.html import render_html
-from src.reporting.markdown import write_markdown
-from src.reporting.runs import Run, collect
+from convis.reporting.content import Report, Table
+from convis.reporting.curves import charts
+from convis.reporting.grid import cells, header, is_label, labels, layout, shown, swept, varying
+from convis.reporting.html import render_html
+from convis.reporting.markdown import write_markdown
+from convis.reporting.runs import Run, collect
+from convis.runtime.writers import write_text
 
 OPTUNA_RESULTS = "optimization_results.yaml"
-
-
-@dataclass
-class Table:
-    headers: list[str]
-    rows: list[list[str]] = field(default_factory=list)
-
-
-@dataclass
-class Report:
-    """Everything the HTML and Markdown writers show."""
-
-    title: str
-    root: Path
-    commands: list[str]
-    runs: list[Run]
-    grid: Grid
-    originals: list[tuple[str, Path]]
-    metrics: Table
-    jobs: Table
-    best: dict[str, Any] | None
-    charts: list[Chart]
-    provenance: Table
-    environments: list[tuple[str, dict[str, Any]]]
-    configs: list[tuple[str, str]]
 
 
 def fmt(value: object) -> str:

@@ -11,9 +11,9 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from src import provenance
-from src.errors import ConvisError
-from src.modules.callbacks import HISTORY, read_history
+from convis.runtime import provenance
+from convis.runtime.errors import ConvisError
+from convis.runtime.history import HISTORY, read_history
 
 METRICS = "metrics.json"
 HYDRA_CONFIG = Path(".hydra") / "config.yaml"
@@ -89,7 +89,9 @@ def run_dirs(root: Path) -> list[Path]:
         return [root]
     found, stack = [], [root]
     while stack:
-        for child in sorted(p for p in stack.pop().iterdir() if p.is_dir() and p.name not in SKIPPED and p.name[0] != "."):
+        for child in sorted(
+            p for p in stack.pop().iterdir() if p.is_dir() and p.name not in SKIPPED and p.name[0] != "."
+        ):
             (found if is_run(child) else stack).append(child)
     return sorted(found, key=lambda p: _natural(p.relative_to(root)))
 

@@ -10,8 +10,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from src.errors import ConvisError
-from src.outputs import write_json
+from convis.runtime.errors import ConvisError
+from convis.runtime.writers import write_json
 
 SUMMARY = "sweep_summary.json"
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def metric_value(metrics: dict[str, Any], name: str | None) -> float | None:
 
 def summarise(sweep_dir: Path) -> dict[str, Any]:
     """Each job's directory, overrides, status, error and optimised value, and the counts."""
-    from src.reporting.runs import collect  # imported late: Hydra builds this callback at every start
+    from convis.reporting.runs import collect  # imported late: Hydra builds this callback at every start
 
     jobs = []
     for run in collect(sweep_dir):
@@ -75,7 +75,10 @@ class SweepSummary(Callback):
                 log.error("job %s (%s) %s: %s", job["dir"], " ".join(job["overrides"]), job["status"], job["error"])
         log.info(
             "%d of %d jobs completed; summary in %s; report: python scripts/report.py %s",
-            summary["completed"], len(summary["jobs"]), sweep_dir / SUMMARY, sweep_dir,
+            summary["completed"],
+            len(summary["jobs"]),
+            sweep_dir / SUMMARY,
+            sweep_dir,
         )
         if summary["failed"]:
             sys.exit(1)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from src.attribution.localisation import GrabCut, largest_component_box
-from src.errors import ConvisError
-from src.metrics.saliency import paired_iou
+from convis.attribution.localisation import GrabCut, largest_component_box
+from convis.metrics.saliency import paired_iou
+from convis.runtime.errors import ConvisError
 
 BOX = [20, 12, 44, 40]  # x0, y0, x1, y1 (exclusive) of the red object
 

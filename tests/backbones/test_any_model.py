@@ -9,10 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from src import experiments
-from src.attribution import Settings, build_method
-from src.backbones import FeatureExtractor, custom_backbone, torchvision_backbone
-from src.errors import ConvisError
+from convis import experiments
+from convis.attribution.gradient import gradient
+from convis.backbones import FeatureExtractor, custom_backbone, torchvision_backbone
+from convis.runtime.errors import ConvisError
 from tests.backbones.tiny_nets import SkipNet, TinyNet
 
 TINY = "tests.backbones.tiny_nets"
@@ -66,7 +66,7 @@ def test_reused_module_saliency_matches_finite_differences():
         backbone.extractor(["conv2"])(torch.randn(1, 3, 8, 8))
     x = torch.randn(1, 3, 8, 8, dtype=torch.float64)
     net = backbone.net.double()
-    method = build_method("gradient", net, Settings(mean=backbone.mean, std=backbone.std))
+    method = gradient(net, backbone, 8)
     saliency = method.attribute(x, torch.tensor([1]))[0]
     eps, grad = 1e-6, torch.zeros_like(x)
     for index in range(x.numel()):
@@ -90,7 +90,7 @@ def test_lightning_checkpoint_of_the_users_own_module_loads(tmp_path):
 
 
 def run(cfg_factory, *overrides):
-    return experiments.run(cfg_factory(*overrides))
+    return experiments.run(cfg_factory(*overrides)).metrics
 
 
 @pytest.mark.slow
@@ -100,7 +100,10 @@ def test_every_objective_runs_on_torchvision_models(cfg_factory, tmp_path, name)
     layer = {"resnet18": "layer2", "efficientnet_b0": "features.3"}[name]
     inverted = run(cfg_factory, *base, f"layer={layer}", "objective.init=original", "prior=none", "objective.jitter=0")
     assert inverted["results"][0]["normalized_error"] < 1e-6
-    assert run(cfg_factory, *base, "objective=class_score", "target=tabby", "prior=simonyan")["results"][0]["target"] == "tabby"
+    assert (
+        run(cfg_factory, *base, "objective=class_score", "target=tabby", "prior=simonyan")["results"][0]["target"]
+        == "tabby"
+    )
     (activated,) = run(cfg_factory, *base, "objective=activation", f"layer={layer}", "objective.channel=1")["results"]
     assert math.isfinite(activated["activation"])
     (saliency,) = run(cfg_factory, *base, "objective=saliency", "method=gradient")["results"]
@@ -109,12 +112,21 @@ def test_every_objective_runs_on_torchvision_models(cfg_factory, tmp_path, name)
 
 @pytest.mark.parametrize("net", ["TinyNet", "SkipNet"])
 def test_every_objective_runs_on_a_users_network(cfg_factory, tmp_path, net):
-    base = ["backbone=custom", f"backbone.model._target_={TINY}.{net}", "image_size=16", "steps=2", "backbone.classes=[a,b,c,d]"]
+    base = [
+        "backbone=custom",
+        f"backbone.model._target_={TINY}.{net}",
+        "image_size=16",
+        "steps=2",
+        "backbone.classes=[a,b,c,d]",
+    ]
     if net == "SkipNet":
         base.append("backbone.output=logits")
     inverted = run(cfg_factory, *base, "layer=conv2", "objective.init=original", "prior=none", "objective.jitter=0")
     assert inverted["results"][0]["normalized_error"] < 1e-6
-    assert run(cfg_factory, *base, "objective=class_score", "target=c", "prior=simonyan")["results"][0]["target_index"] == 2
+    assert (
+        run(cfg_factory, *base, "objective=class_score", "target=c", "prior=simonyan")["results"][0]["target_index"]
+        == 2
+    )
     (activated,) = run(cfg_factory, *base, "objective=activation", "layer=conv1", "objective.channel=3")["results"]
     assert math.isfinite(activated["activation"])
     saliency = run(cfg_factory, *base, "objective=saliency", "method=gradient")
@@ -123,8 +135,15 @@ def test_every_objective_runs_on_a_users_network(cfg_factory, tmp_path, net):
 
 
 def test_grayscale_network_inverts_a_grayscale_picture(cfg_factory, tmp_path):
-    base = ["backbone=custom", f"backbone.model._target_={TINY}.TinyNet", "+backbone.model.channels=1",
-            "backbone.mean=[0.5]", "backbone.std=[0.25]", "image_size=16", "steps=2"]
+    base = [
+        "backbone=custom",
+        f"backbone.model._target_={TINY}.TinyNet",
+        "+backbone.model.channels=1",
+        "backbone.mean=[0.5]",
+        "backbone.std=[0.25]",
+        "image_size=16",
+        "steps=2",
+    ]
     result = run(cfg_factory, *base, "layer=conv2", "objective.init=original", "prior=none", "objective.jitter=0")
     assert result["results"][0]["normalized_error"] < 1e-6
     picture = np.asarray(Image.open(tmp_path / result["results"][0]["png"]))
@@ -133,7 +152,7 @@ def test_grayscale_network_inverts_a_grayscale_picture(cfg_factory, tmp_path):
 
 def test_timm_models_by_name():
     pytest.importorskip("timm")
-    from src.backbones import timm_backbone
+    from convis.backbones import timm_backbone
 
     backbone = timm_backbone("resnet18", weights=None, seed=0)
     assert backbone.cut and backbone.mean == pytest.approx((0.485, 0.456, 0.406))

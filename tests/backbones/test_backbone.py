@@ -8,9 +8,9 @@ import torch
 import torchvision
 from torch import nn
 
-from src.backbones import build_backbone
-from src.backbones.probe import probe
-from src.errors import ConvisError
+from convis.backbones import build_backbone
+from convis.backbones.probe import probe
+from convis.runtime.errors import ConvisError
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +177,7 @@ class Reuse(nn.Module):
 
 
 def test_reused_module_is_refused_not_silently_wrong():
-    from src.backbones import FeatureExtractor
+    from convis.backbones import FeatureExtractor
 
     extractor = FeatureExtractor(Reuse(), {"conv": "conv"})
     with pytest.raises(ConvisError, match=r"layer 'conv' \(conv\) runs more than once"):

@@ -8,8 +8,8 @@ import pytest
 import torch
 import torchvision.datasets.cifar as tv_cifar
 
-from src.data.cifar import cifar10
-from src.errors import ConvisError
+from convis.data.cifar import cifar10
+from convis.runtime.errors import ConvisError
 
 NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 

@@ -2,8 +2,8 @@
 
 import torch
 
-from src.data.classification import ClassificationData
-from src.data.shapes import shapes
+from convis.data.classification import ClassificationData
+from convis.data.shapes import shapes
 
 
 def flip(image: torch.Tensor) -> torch.Tensor:

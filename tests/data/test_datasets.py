@@ -9,9 +9,9 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from PIL import Image
 
-from src.data.datasets import IMAGENET_MEAN, IMAGENET_STD, ImageDataset, image_folder, sample_images
-from src.data.images import image_transform, sample_image
-from src.errors import ConvisError
+from convis.data.datasets import IMAGENET_MEAN, IMAGENET_STD, ImageDataset, image_folder, sample_images
+from convis.data.images import image_transform, sample_image
+from convis.runtime.errors import ConvisError
 
 CONF = Path(__file__).parents[2] / "conf" / "dataset"
 SIZE = 32

@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from src.data.images import IMAGE_EXTENSIONS, SAMPLE_IMAGES, image_transform, load_image, sample_image
-from src.errors import ConvisError
+from convis.data.images import IMAGE_EXTENSIONS, SAMPLE_IMAGES, image_transform, load_image, sample_image
+from convis.runtime.errors import ConvisError
 
 H, W = 32, 48
 
@@ -160,9 +160,7 @@ def test_image_extensions_are_lower_case_with_dot():
     assert all(ext.startswith(".") and ext == ext.lower() for ext in IMAGE_EXTENSIONS)
 
 
-@pytest.mark.parametrize(
-    ("name", "size"), [("chelsea", (451, 300)), ("cat", (451, 300)), ("rocket", (640, 427))]
-)
+@pytest.mark.parametrize(("name", "size"), [("chelsea", (451, 300)), ("cat", (451, 300)), ("rocket", (640, 427))])
 def test_sample_image_is_rgb(name, size):
     image = sample_image(name)
     assert image.mode == "RGB" and image.size == size

@@ -8,8 +8,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from PIL import Image
 
-from src.data.datasets import image_folder
-from src.errors import ConvisError
+from convis.data.datasets import image_folder
+from convis.runtime.errors import ConvisError
 
 CONF = Path(__file__).parents[2] / "conf" / "dataset"
 SIZE = 8

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from src.data.datasets import IMAGENET_MEAN, IMAGENET_STD
-from src.data.shapes import CLASSES, shape_mask, shapes
-from src.errors import ConvisError
+from convis.data.datasets import IMAGENET_MEAN, IMAGENET_STD
+from convis.data.shapes import CLASSES, shape_mask, shapes
+from convis.runtime.errors import ConvisError
 
 SIZE = 48
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from src import experiments
-from src.errors import ConvisError
-from src.modules.visualisation import VisualisationModule
-from src.priors.yosinski import PeriodicBlur
+from convis import experiments
+from convis.modules.visualisation import VisualisationModule
+from convis.priors.yosinski import PeriodicBlur
+from convis.runtime.errors import ConvisError
 
 ROOT = Path(__file__).resolve().parents[2]
 # pixels moved by Adam from noise: a random-init network's logits are zero at the zero image (no biases)
@@ -39,7 +39,7 @@ def logits_of(module: VisualisationModule, image: torch.Tensor) -> torch.Tensor:
 
 
 def test_class_score_writes_one_image_and_entry_per_target(cfg_factory, tmp_path):
-    metrics = experiments.run(cfg_factory("objective=class_score", "target=[tabby,'golden retriever',1]"))
+    metrics = experiments.run(cfg_factory("objective=class_score", "target=[tabby,'golden retriever',1]")).metrics
     assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
     assert metrics["objective"] == "class_score" and metrics["backbone"] == "vgg16"
     results = metrics["results"]
@@ -52,7 +52,9 @@ def test_class_score_writes_one_image_and_entry_per_target(cfg_factory, tmp_path
 
 
 def test_class_score_raises_the_target_logit(cfg_factory, spy):
-    (result,) = experiments.run(cfg_factory("objective=class_score", "target=tabby", "steps=6", *FROM_NOISE))["results"]
+    (result,) = experiments.run(cfg_factory("objective=class_score", "target=tabby", "steps=6", *FROM_NOISE)).metrics[
+        "results"
+    ]
     before = logits_of(spy["module"], spy["start"])[0, 281]
     assert result["target_logit"] > before + 0.01
 
@@ -62,7 +64,7 @@ def test_class_score_puts_every_target_first(cfg_factory, spy):
     """Random-init VGG16 at 64 px: 25 Adam steps make each image's own class the top one."""
     targets = "target=[tabby,goldfish,'golden retriever']"
     cfg = cfg_factory("objective=class_score", targets, "image_size=64", "steps=25", *FROM_NOISE)
-    results = experiments.run(cfg)["results"]
+    results = experiments.run(cfg).metrics["results"]
     before = logits_of(spy["module"], spy["start"])
     for row, result in enumerate(results):
         assert result["top_class"] == result["target"]
@@ -71,7 +73,7 @@ def test_class_score_puts_every_target_first(cfg_factory, spy):
 
 def test_softmax_score_optimises_the_log_probability_on_mobilenet_v2(cfg_factory, spy):
     cfg = cfg_factory("objective=class_score", "target=tabby", "backbone=mobilenet_v2", "objective.score=softmax")
-    (result,) = experiments.run(cfg)["results"]
+    (result,) = experiments.run(cfg).metrics["results"]
     assert spy["module"].groups[0].objective.terms[0][1].name == "class_softmax"
     assert result["target"] == "tabby" and 0 < result["target_prob"] < 1
 
@@ -94,7 +96,7 @@ def test_bad_targets_fail_before_optimising(cfg_factory, tmp_path, target, messa
 def test_activation_of_a_channel_and_a_centre_neuron(cfg_factory, tmp_path):
     layers = "layer=[block4_conv1,block3_conv1]"  # 4x4 and 8x8 positions at 32 px
     cfg = cfg_factory("objective=activation", layers, "objective.channel=7", "objective.neuron=center")
-    results = experiments.run(cfg)["results"]
+    results = experiments.run(cfg).metrics["results"]
     expected = [("block4_conv1", 7, [2, 2]), ("block3_conv1", 7, [4, 4])]
     assert [(r["layer"], r["channel"], r["neuron"]) for r in results] == expected
     assert [r["png"] for r in results] == ["images/block4_conv1_7_2_2.png", "images/block3_conv1_7_4_4.png"]
@@ -104,7 +106,7 @@ def test_activation_of_a_channel_and_a_centre_neuron(cfg_factory, tmp_path):
 def test_composed_terms_report_the_weighted_sum_of_their_activations(cfg_factory, spy):
     terms = "[{layer:block3_conv1,channel:7,weight:1},{layer:block3_conv1,channel:3,weight:-0.5},{layer:block2_conv1}]"
     cfg = cfg_factory("objective=activation", f"objective.terms={terms}", "objective.batch=2", "objective.diversity=1")
-    results = experiments.run(cfg)["results"]
+    results = experiments.run(cfg).metrics["results"]
     image, _ = spy["module"].evaluate()
     acts = spy["module"].groups[0].extractor(image)
     block3, block2 = acts["block3_conv1"], acts["block2_conv1"]
@@ -142,9 +144,22 @@ def test_constraints_get_the_index_of_each_step(cfg_factory, monkeypatch):
 def test_cli_class_score_runs_offline(tmp_path):
     env = {**os.environ, "https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}
     done = subprocess.run(
-        [sys.executable, "run.py", "objective=class_score", "target=tabby", "backbone.weights=null", "image_size=32",
-         "steps=2", "logger=none", f"hydra.run.dir={tmp_path}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "run.py",
+            "objective=class_score",
+            "target=tabby",
+            "backbone.weights=null",
+            "image_size=32",
+            "steps=2",
+            "logger=none",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads((tmp_path / "metrics.json").read_text())["results"][0]["target"] == "tabby"

@@ -8,22 +8,29 @@ import torch
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
-from src import experiments
-from src.backbones import build_backbone
-from src.data.shapes import shapes
-from src.errors import ConvisError
+from convis import experiments
+from convis.backbones import build_backbone
+from convis.data.shapes import shapes
+from convis.runtime.errors import ConvisError
 from tests.conftest import CONF, make_cfg
 
 CLASSES = ["disc", "square", "triangle"]
-TINY = ["objective=finetune", "backbone=mobilenet_v2", "dataset=shapes", "dataset.size=30", "image_size=32",
-        "objective.epochs=2", "objective.batch_size=8"]
+TINY = [
+    "objective=finetune",
+    "backbone=mobilenet_v2",
+    "dataset=shapes",
+    "dataset.size=30",
+    "image_size=32",
+    "objective.epochs=2",
+    "objective.batch_size=8",
+]
 
 
 @pytest.fixture(scope="module")
 def finetuned(tmp_path_factory) -> tuple[Path, dict]:
     """A two-epoch fine-tune of random-init MobileNetV2 on 24 shapes (6 for validation)."""
     out = tmp_path_factory.mktemp("finetune")
-    return out, experiments.run(make_cfg(out, *TINY))
+    return out, experiments.run(make_cfg(out, *TINY)).metrics
 
 
 def test_metrics_follow_the_contract(finetuned):
@@ -65,17 +72,26 @@ def test_the_checkpoint_loads_as_a_backbone_with_its_classes(finetuned):
 
 def test_class_score_targets_a_fine_tuned_class_by_name(finetuned, cfg_factory):
     out, _ = finetuned
-    cfg = cfg_factory("objective=class_score", "backbone=mobilenet_v2", f"backbone.weights={out}/checkpoints/best.ckpt",
-                      "target=[triangle,disc]", "steps=2")
-    results = experiments.run(cfg)["results"]
+    cfg = cfg_factory(
+        "objective=class_score",
+        "backbone=mobilenet_v2",
+        f"backbone.weights={out}/checkpoints/best.ckpt",
+        "target=[triangle,disc]",
+        "steps=2",
+    )
+    results = experiments.run(cfg).metrics["results"]
     assert [r["target"] for r in results] == ["triangle", "disc"] and [r["target_index"] for r in results] == [2, 0]
     assert {r["top_class"] for r in results} <= set(CLASSES)
 
 
 def test_an_unknown_class_lists_the_fine_tuned_ones(finetuned, cfg_factory):
     out, _ = finetuned
-    cfg = cfg_factory("objective=class_score", "backbone=mobilenet_v2", f"backbone.weights={out}/checkpoints/best.ckpt",
-                      "target=tabby")
+    cfg = cfg_factory(
+        "objective=class_score",
+        "backbone=mobilenet_v2",
+        f"backbone.weights={out}/checkpoints/best.ckpt",
+        "target=tabby",
+    )
     with pytest.raises(ConvisError, match=r"unknown class name target='tabby'.*0-2"):
         experiments.run(cfg)
 
@@ -83,16 +99,23 @@ def test_an_unknown_class_lists_the_fine_tuned_ones(finetuned, cfg_factory):
 def test_inversion_runs_on_the_fine_tuned_network(finetuned, cfg_factory):
     out, _ = finetuned
     cfg = cfg_factory("backbone=mobilenet_v2", f"backbone.weights={out}/checkpoints/best.ckpt", "layer=block_2_add")
-    (result,) = experiments.run(cfg)["results"]
+    (result,) = experiments.run(cfg).metrics["results"]
     assert result["layer"] == "block_2_add" and result["normalized_error"] >= 0
 
 
 def test_saliency_on_held_out_shapes_uses_the_fine_tuned_classes(finetuned, cfg_factory):
     out, _ = finetuned
-    cfg = cfg_factory("objective=saliency", "dataset=shapes", "dataset.size=30", "dataset.split=val", "image_size=32",
-                      "backbone=mobilenet_v2", f"backbone.weights={out}/checkpoints/best.ckpt",
-                      "objective.evaluation.perturbation_steps=4")
-    results = experiments.run(cfg)["results"]
+    cfg = cfg_factory(
+        "objective=saliency",
+        "dataset=shapes",
+        "dataset.size=30",
+        "dataset.split=val",
+        "image_size=32",
+        "backbone=mobilenet_v2",
+        f"backbone.weights={out}/checkpoints/best.ckpt",
+        "objective.evaluation.perturbation_steps=4",
+    )
+    results = experiments.run(cfg).metrics["results"]
     assert len(results) == 6 and {r["target"] for r in results} <= set(CLASSES)
     assert all(r["pointing_game"] in (0, 1) and 0 <= r["deletion_auc"] <= 1 for r in results)
 
@@ -128,9 +151,16 @@ def test_datasets_it_cannot_train_on_fail_clearly(cfg_factory, tmp_path, dataset
 
 def test_a_cats_vs_dogs_folder_trains_and_its_checkpoint_knows_cat_and_dog(cfg_factory, tmp_path):
     root = _folder(tmp_path / "train", *[f"{c}.{i}.jpg" for c in ("cat", "dog") for i in range(4)])
-    cfg = cfg_factory("objective=finetune", "backbone=mobilenet_v2", "dataset=image_folder", f"dataset.root={root}",
-                      "objective.train=head", "objective.epochs=1", "dataset.val_fraction=0.25")
-    (result,) = experiments.run(cfg)["results"]
+    cfg = cfg_factory(
+        "objective=finetune",
+        "backbone=mobilenet_v2",
+        "dataset=image_folder",
+        f"dataset.root={root}",
+        "objective.train=head",
+        "objective.epochs=1",
+        "dataset.val_fraction=0.25",
+    )
+    (result,) = experiments.run(cfg).metrics["results"]
     assert result["classes"] == ["cat", "dog"] and result["chance_acc"] == 0.5
     assert build_backbone("mobilenet_v2", str(tmp_path / result["checkpoint"])).categories == ["cat", "dog"]
 

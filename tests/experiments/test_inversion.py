@@ -6,14 +6,14 @@ import lightning as L
 import pytest
 import torch
 
-from src import experiments
-from src.backbones import backbone as backbone_module
-from src.errors import ConvisError
-from src.modules.visualisation import VisualisationModule
+from convis import experiments
+from convis.backbones import backbone as backbone_module
+from convis.modules.visualisation import VisualisationModule
+from convis.runtime.errors import ConvisError
 
 
 def run(cfg):
-    return experiments.run(cfg)
+    return experiments.run(cfg).metrics
 
 
 def test_started_at_the_original_without_priors_the_error_is_zero(cfg_factory):
@@ -29,7 +29,7 @@ def test_outputs_follow_the_contract(cfg_factory, tmp_path):
     assert on_disk == metrics
     assert on_disk["objective"] == "inversion" and on_disk["backbone"] == "vgg16"
     keys = {(r["image"], r["layer"]) for r in on_disk["results"]}
-    assert keys == {(i, l) for i in ("chelsea", "coffee") for l in ("block1_conv1", "block2_conv2")}
+    assert keys == {(i, layer) for i in ("chelsea", "coffee") for layer in ("block1_conv1", "block2_conv2")}
     for result in on_disk["results"]:
         assert {"normalized_error", "psnr", "ssim"} <= set(result)
         assert (tmp_path / result["png"]).stat().st_size > 100
@@ -61,7 +61,7 @@ def test_bound_holds_after_every_step_and_weights_never_change(cfg_factory, monk
         seen["module"] = self
 
     monkeypatch.setattr(VisualisationModule, "__init__", spy)
-    monkeypatch.setattr("src.experiments.visualise.ImageLogger", lambda *a: watch)
+    monkeypatch.setattr("convis.experiments.visualise.ImageLogger", lambda *a: watch)
     run(cfg)
     assert watch.steps == 6
     after = seen["module"].extractors.state_dict()
@@ -74,7 +74,7 @@ def test_run_builds_the_backbone_once_for_several_layers(cfg_factory, monkeypatc
     build = backbone_module.build_backbone
     monkeypatch.setattr(backbone_module, "build_backbone", lambda *a, **k: calls.append(1) or build(*a, **k))
     cfg = cfg_factory("layer=[block1_conv1,block3_conv1]")
-    cfg.backbone._target_ = "src.backbones.backbone.build_backbone"
+    cfg.backbone._target_ = "convis.backbones.backbone.build_backbone"
     assert len(run(cfg)["results"]) == 2 and len(calls) == 1
 
 

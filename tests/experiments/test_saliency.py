@@ -7,19 +7,20 @@ import types
 import numpy as np
 import pytest
 import torch
-from omegaconf import open_dict
+from omegaconf import OmegaConf, open_dict
 from PIL import Image
 from torchvision.models import get_model_weights
 
-from src import experiments
-
-from src.attribution import METHODS, Settings, build_method
-from src.backbones import build_backbone
-from src.data.datasets import sample_images
-from src.errors import ConvisError
-from src.experiments.saliency import gradcam_layer
-from src.metrics.saliency import auc
-from src.modules.saliency import SaliencyModule
+from convis import experiments
+from convis.attribution.gradcam import last_features
+from convis.attribution.gradient import gradient as gradient_map
+from convis.attribution.guided_backprop import guided_backprop
+from convis.backbones import build_backbone
+from convis.config import conf_dir, options
+from convis.data.datasets import sample_images
+from convis.metrics.saliency import auc
+from convis.modules.saliency import SaliencyModule
+from convis.runtime.errors import ConvisError
 
 BOXES = [[2, 4, 14, 16], [16, 16, 30, 28], [8, 18, 20, 30]]
 
@@ -50,7 +51,7 @@ def test_every_image_gets_a_map_and_pngs_in_batches(cfg_factory, tmp_path, monke
     counted = lambda self, batch, i: batches.append(len(batch["name"])) or step(self, batch, i)  # noqa: E731
     monkeypatch.setattr(SaliencyModule, "predict_step", counted)
     cfg = cfg_factory("objective=saliency", "dataset.names=[chelsea,coffee,astronaut]", "objective.batch_size=2")
-    metrics = experiments.run(cfg)
+    metrics = experiments.run(cfg).metrics
     assert batches == [2, 1]
     assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
     assert (metrics["objective"], metrics["backbone"], metrics["method"]) == ("saliency", "vgg16", "gradient")
@@ -80,33 +81,53 @@ def modules(monkeypatch) -> list:
 
 
 def test_the_target_is_each_images_predicted_class(cfg_factory, modules):
-    results = experiments.run(cfg_factory("objective=saliency", "dataset.names=[chelsea,coffee,rocket]"))["results"]
+    results = experiments.run(cfg_factory("objective=saliency", "dataset.names=[chelsea,coffee,rocket]")).metrics[
+        "results"
+    ]
     images = torch.stack([item["image"] for item in sample_images(["chelsea", "coffee", "rocket"], image_size=32)])
     assert [r["target_index"] for r in results] == modules[0][0].net(images).argmax(1).tolist()
 
 
 def test_a_target_by_name_is_used_for_every_image(cfg_factory):
     cfg = cfg_factory("objective=saliency", "dataset.names=[chelsea,coffee]", "target=tabby")
-    results = experiments.run(cfg)["results"]
+    results = experiments.run(cfg).metrics["results"]
     assert [(r["target"], r["target_index"]) for r in results] == [("tabby", 281)] * 2
 
 
-@pytest.mark.parametrize("method", [m for m in METHODS if m != "gradient"])
+def small(method: str) -> list[str]:
+    """Few samples and path steps, for the methods that take them."""
+    settings = OmegaConf.load(conf_dir() / "method" / f"{method}.yaml")
+    return [f"method.{key}={value}" for key, value in (("samples", 4), ("steps", 8)) if key in settings]
+
+
+@pytest.mark.parametrize("method", [m for m in options("method") if m != "gradient"])
 def test_every_method_runs_to_the_end(cfg_factory, tmp_path, method):
-    metrics = experiments.run(cfg_factory("objective=saliency", f"method={method}", "objective.samples=4", "steps=8"))
+    metrics = experiments.run(cfg_factory("objective=saliency", f"method={method}", *small(method))).metrics
     (result,) = metrics["results"]
     assert metrics["method"] == method and np.load(tmp_path / result["map"]).shape == (32, 32)
 
 
 def test_boxes_give_quality_metrics_a_summary_and_the_sanity_check(cfg_factory, tmp_path, boxed_dataset, modules):
-    cfg = cfg_factory("objective=saliency", "backbone=mobilenet_v2", "objective.batch_size=2",
-                      "objective.sanity_check=true", "objective.sanity_depths=3",
-                      "objective.evaluation.perturbation_steps=4")
+    cfg = cfg_factory(
+        "objective=saliency",
+        "backbone=mobilenet_v2",
+        "objective.batch_size=2",
+        "objective.sanity_check=true",
+        "objective.sanity_depths=3",
+        "objective.evaluation.perturbation_steps=4",
+    )
     with open_dict(cfg):
         cfg.dataset = boxed_dataset
-    metrics = experiments.run(cfg)
-    keys = {"pointing_game", "pointing_game_centre", "deletion_auc", "insertion_auc",
-            "deletion_auc_random", "insertion_auc_random", "box_iou"}
+    metrics = experiments.run(cfg).metrics
+    keys = {
+        "pointing_game",
+        "pointing_game_centre",
+        "deletion_auc",
+        "insertion_auc",
+        "deletion_auc_random",
+        "insertion_auc_random",
+        "box_iou",
+    }
     for result in metrics["results"]:
         assert keys <= set(result) and isinstance(result["pointing_game"], bool)
         assert 0 <= result["deletion_auc"] <= 1 and 0 <= result["box_iou"] <= 1
@@ -123,23 +144,21 @@ def test_boxes_give_quality_metrics_a_summary_and_the_sanity_check(cfg_factory, 
     assert len(depths) == 3 and depths[0] == "classifier.1" and depths[-1] == "features.0.0"  # top down
     assert all(-1 <= row["spearman"] <= 1 for row in metrics["sanity_check"])
     assert Image.open(tmp_path / metrics["sanity_check_png"]).size == (600, 400)
-    (module, weights), = modules  # the randomisation worked on a copy: the shared network is unchanged
+    ((module, weights),) = modules  # the randomisation worked on a copy: the shared network is unchanged
     assert all(torch.equal(module.net.state_dict()[k], v) for k, v in weights.items())
 
 
 def test_gradcam_defaults_to_the_last_convolutional_features():
     vgg, mobilenet = build_backbone("vgg16", None), build_backbone("mobilenet_v2", None)
-    assert gradcam_layer(vgg, None, 32) == "features.29"  # block5_conv3, not block5_pool
-    assert gradcam_layer(mobilenet, None, 32) == "features.18"  # out_relu
-    assert gradcam_layer(vgg, "block4_conv3", 32) == "features.22"
+    assert last_features(vgg, 32) == "features.29"  # block5_conv3, not block5_pool
+    assert last_features(mobilenet, 32) == "features.18"  # out_relu
 
 
 def test_guided_backprop_on_mobilenet_v2_is_not_the_plain_gradient():
     backbone = build_backbone("mobilenet_v2", None)
-    settings = Settings(mean=backbone.mean, std=backbone.std)
     image, target = sample_images(["chelsea"], image_size=32)[0]["image"][None], torch.tensor([0])
     gradient, guided = (
-        build_method(name, backbone.net, settings).attribute(image, target) for name in ("gradient", "guided_backprop")
+        builder(backbone.net, backbone, 32).attribute(image, target) for builder in (gradient_map, guided_backprop)
     )
     assert not torch.allclose(gradient, guided, rtol=1e-2, atol=0)  # Captum alone would hook no ReLU6 there
 
@@ -147,15 +166,14 @@ def test_guided_backprop_on_mobilenet_v2_is_not_the_plain_gradient():
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("method=occlusion", "unknown method='occlusion': choose one of gradient, smoothgrad, integrated_gradients"),
         ("target=1000", "target=1000 is out of range: this model has classes 0 to 999"),
         ("target=[1,2]", "saliency takes one class for every image, or target=null"),
         ("objective.batch_size=0", "objective.batch_size=0 must be a positive whole number"),
-        ("objective.gradcam_layer=block9_conv1", "unknown layer 'block9_conv1'"),
+        ("method.layer=block9_conv1", "unknown layer 'block9_conv1'"),
     ],
 )
 def test_bad_settings_fail_clearly_before_any_output(cfg_factory, tmp_path, override, message):
-    extra = ["method=gradcam"] if "gradcam" in override else []
+    extra = ["method=gradcam"] if "layer" in override else []
     with pytest.raises(ConvisError, match=message):
         experiments.run(cfg_factory("objective=saliency", override, *extra))
     assert not (tmp_path / "metrics.json").exists()

@@ -1,4 +1,4 @@
-"""Gradient saliency of a network fine-tuned on shapes, measured on held-out shapes (PAPERS.md section 6).
+"""Gradient saliency of a network fine-tuned on shapes, measured on held-out shapes (docs/methods.md#saliency-metrics).
 
 A small run of the done-when pipeline: random-init MobileNetV2 fine-tuned on shapes, then
 objective=saliency method=gradient with its checkpoint on the val split. The maps must beat the
@@ -9,24 +9,33 @@ model-randomisation sanity check must pull them away from the original as more l
 import numpy as np
 import pytest
 
-from src import experiments
+from convis import experiments
 from tests.conftest import make_cfg
 
 pytestmark = pytest.mark.slow
 
 SHAPES = ["dataset=shapes", "dataset.val_fraction=0.05", "image_size=64", "backbone=mobilenet_v2"]
 FINETUNE = ["objective=finetune", "objective.epochs=12", "objective.scheduler=null"]
-SALIENCY = ["objective=saliency", "method=gradient", "dataset.split=val", "objective.batch_size=50",
-            "objective.sanity_check=true", "objective.sanity_depths=6", "objective.evaluation.perturbation_steps=16"]
+SALIENCY = [
+    "objective=saliency",
+    "method=gradient",
+    "dataset.split=val",
+    "objective.batch_size=50",
+    "objective.sanity_check=true",
+    "objective.sanity_depths=6",
+    "objective.evaluation.perturbation_steps=16",
+]
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> tuple[dict, dict]:
     """(finetune metrics, saliency metrics): the fine-tune, then gradient saliency with its best checkpoint."""
     out = tmp_path_factory.mktemp("finetuned")
-    finetune = experiments.run(make_cfg(out / "finetune", *SHAPES, *FINETUNE))
+    finetune = experiments.run(make_cfg(out / "finetune", *SHAPES, *FINETUNE)).metrics
     checkpoint = out / "finetune" / finetune["results"][0]["checkpoint"]
-    return finetune, experiments.run(make_cfg(out / "saliency", *SHAPES, *SALIENCY, f"backbone.weights={checkpoint}"))
+    return finetune, experiments.run(
+        make_cfg(out / "saliency", *SHAPES, *SALIENCY, f"backbone.weights={checkpoint}")
+    ).metrics
 
 
 def test_the_network_learned_the_shapes(runs):

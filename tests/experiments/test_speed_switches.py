@@ -5,11 +5,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from src.backbones import build_backbone, custom_backbone
-from src.errors import ConvisError
-from src.experiments import run
-from src.experiments.setup import configured_backbone
-from src.validation import validate
+from convis.backbones import build_backbone, custom_backbone
+from convis.experiments import run
+from convis.experiments.setup import configured_backbone
+from convis.runtime.errors import ConvisError
+from convis.validation import validate
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +48,11 @@ def test_compiled_extractor_gives_the_same_activations_and_input_gradients(vgg):
 
 def test_bf16_autocast_inverts_about_as_well_as_float32(cfg_factory):
     """The same inversion in both precisions: under bf16 autocast the error is within 0.02 of float32's."""
+
     def error(*overrides: str) -> float:
-        return run(cfg_factory("layer=block1_conv2", "prior=none", *overrides))["results"][0]["normalized_error"]
+        return run(cfg_factory("layer=block1_conv2", "prior=none", *overrides)).metrics["results"][0][
+            "normalized_error"
+        ]
 
     start, exact, fast = error("steps=1"), error("steps=60"), error("steps=60", "trainer.precision=bf16-mixed")
     assert fast < 0.5 * start and abs(fast - exact) < 0.02

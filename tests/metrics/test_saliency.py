@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from src.attribution import Settings, build_method
-from src.metrics.saliency import (
+from convis.attribution.gradient import gradient
+from convis.backbones import Backbone
+from convis.metrics.saliency import (
     SaliencyEvaluation,
     auc,
     box_masks,
@@ -139,7 +140,7 @@ def test_insertion_starts_from_the_blurred_image():
     evaluate = SaliencyEvaluation(perturbation_steps=2, blur_kernel=5, blur_sigma=1.0)
     record = lambda x: frames.append(x) or summed(x)  # noqa: E731
     evaluate(record, images, torch.rand(1, 16, 16), torch.tensor([0]), images[:, 0] > 0)
-    gauss = torch.exp(-torch.arange(-2.0, 3) ** 2 / 2)
+    gauss = torch.exp(-(torch.arange(-2.0, 3) ** 2) / 2)
     gauss /= gauss.sum()
     kernel = (gauss[:, None] * gauss[None]).expand(3, 1, 5, 5)
     blurred = nn.functional.conv2d(nn.functional.pad(images, (2, 2, 2, 2), mode="reflect"), kernel, groups=3)
@@ -164,12 +165,14 @@ def tiny_net() -> nn.Sequential:
 def test_cascading_randomisation_goes_top_down_on_a_copy_and_the_correlation_falls():
     net = tiny_net()
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    settings = Settings(mean=(0.5,) * 3, std=(0.25,) * 3)
+    backbone = Backbone(arch="tiny", net=net, names={}, mean=(0.5,) * 3, std=(0.25,) * 3, categories=[])
     images, targets = torch.randn(4, 3, 16, 16), torch.tensor([0, 1, 2, 3])
-    original = build_method("gradient", net, settings).attribute(images, targets)
+    original = gradient(net, backbone, 16).attribute(images, targets)
     layers = randomisable_layers(net)
     assert layers == ["classifier", "features.2", "features.0"]
-    rho = [spearman(build_method("gradient", model, settings).attribute(images, targets), original).mean().item()
-           for _, model in cascading_randomisation(net, layers, seed=1)]
+    rho = [
+        spearman(gradient(model, backbone, 16).attribute(images, targets), original).mean().item()
+        for _, model in cascading_randomisation(net, layers, seed=1)
+    ]
     assert rho[0] < 0.95 and rho[0] > rho[1] > rho[2] and rho[2] < 0.3
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())

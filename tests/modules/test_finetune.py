@@ -9,12 +9,12 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torchvision.transforms import v2
 
-from src.backbones import build_backbone
-from src.backbones.backbone import build_model, head_path, replace_head
-from src.data.classification import ClassificationData
-from src.data.shapes import shapes
-from src.errors import ConvisError
-from src.modules.finetune import FinetuneModule
+from convis.backbones import build_backbone
+from convis.backbones.backbone import build_model, head_path, replace_head
+from convis.data.classification import ClassificationData
+from convis.data.shapes import shapes
+from convis.modules.finetune import FinetuneModule
+from convis.runtime.errors import ConvisError
 
 CLASSES = ["disc", "square", "triangle"]
 
@@ -22,15 +22,27 @@ CLASSES = ["disc", "square", "triangle"]
 def tiny() -> nn.Sequential:
     """A small conv net with batch norm, dropout and a Linear head at "5"."""
     return nn.Sequential(
-        nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.5),
+        nn.Conv2d(3, 8, 3),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Dropout(0.5),
     ).append(nn.Linear(8, 3))
 
 
 def fit(module: L.LightningModule, tmp_path, steps: int = 3) -> L.Trainer:
     train, val = (shapes(size=24, image_size=16, split=s) for s in ("train", "val"))
     data = ClassificationData(train, val, 8)
-    trainer = L.Trainer(max_steps=steps, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                        default_root_dir=tmp_path, enable_checkpointing=False, limit_val_batches=0)
+    trainer = L.Trainer(
+        max_steps=steps,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        enable_checkpointing=False,
+        limit_val_batches=0,
+    )
     trainer.fit(module, datamodule=data)
     return trainer
 
@@ -92,13 +104,28 @@ def test_checkpoint_loads_with_weights_only_and_rebuilds_the_backbone(tmp_path):
 def test_a_small_network_learns_shapes_far_above_chance(tmp_path):
     """Four conv blocks at 48 px, 1200 training shapes, 10 epochs: the object is learnable evidence."""
     torch.manual_seed(0)
-    blocks = [[nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(2)] for i, o in
-              [(3, 16), (16, 32), (32, 64), (64, 64)]]
+    blocks = [
+        [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(2)]
+        for i, o in [(3, 16), (16, 32), (32, 64), (64, 64)]
+    ]
     net = nn.Sequential(*sum(blocks, []), nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(64, 3))
-    module = FinetuneModule(net, "small", CLASSES, "18", partial(torch.optim.AdamW, lr=3e-3),
-                            partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=10), channels_last=False)
+    module = FinetuneModule(
+        net,
+        "small",
+        CLASSES,
+        "18",
+        partial(torch.optim.AdamW, lr=3e-3),
+        partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=10),
+        channels_last=False,
+    )
     train, val = (shapes(size=1500, image_size=48, split=s) for s in ("train", "val"))
-    trainer = L.Trainer(max_epochs=10, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                        default_root_dir=tmp_path, enable_checkpointing=False)
+    trainer = L.Trainer(
+        max_epochs=10,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        enable_checkpointing=False,
+    )
     trainer.fit(module, datamodule=ClassificationData(train, val, 32, augment=v2.RandomHorizontalFlip()))
     assert trainer.callback_metrics["val_acc"] > 0.7  # chance: 1/3

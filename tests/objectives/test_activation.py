@@ -5,8 +5,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from src.errors import ConvisError
-from src.objectives.activation import activation, channel, diversity, dream, neuron
+from convis.objectives.activation import activation, channel, diversity, dream, neuron
+from convis.runtime.errors import ConvisError
 
 weights = st.floats(min_value=-10, max_value=10, allow_nan=False)
 channels = st.integers(min_value=0, max_value=4)

@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from src.objectives import INPUT, Objective, term
+from convis.objectives import INPUT, Objective, term
 
 weights = st.floats(min_value=-10, max_value=10, allow_nan=False)
 

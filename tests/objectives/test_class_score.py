@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from src.errors import ConvisError
-from src.objectives.class_score import class_score
+from convis.objectives.class_score import class_score
+from convis.runtime.errors import ConvisError
 
 
 def test_each_image_scores_its_own_target_logit():

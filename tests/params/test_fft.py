@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from src.errors import ConvisError
-from src.params.fft import DECORRELATE, FourierImage, spectrum_scale
-from src.priors.constraints import PixelNormBound
+from convis.params.fft import DECORRELATE, FourierImage, spectrum_scale
+from convis.priors.constraints import PixelNormBound
+from convis.runtime.errors import ConvisError
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 

@@ -4,11 +4,11 @@ import math
 
 import torch
 
-from src.objectives import INPUT
-from src.objectives.inversion import feature_match, normalized_error
-from src.priors.constraints import PixelNormBound
-from src.priors.penalties import alpha_norm, l2, total_variation
-from src.priors.transforms import Jitter
+from convis.objectives import INPUT
+from convis.objectives.inversion import feature_match, normalized_error
+from convis.priors.constraints import PixelNormBound
+from convis.priors.penalties import alpha_norm, l2, total_variation
+from convis.priors.transforms import Jitter
 
 
 def test_alpha_norm_is_the_mean_of_normalised_pixel_norms_to_the_alpha():

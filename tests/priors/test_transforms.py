@@ -2,7 +2,7 @@
 
 import torch
 
-from src.priors.transforms import Jitter, Pad, RandomRotation, RandomScale
+from convis.priors.transforms import Jitter, Pad, RandomRotation, RandomScale
 
 
 def test_pad_adds_the_mean_image_around_the_picture():

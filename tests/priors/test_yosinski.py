@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from src.priors.yosinski import ContributionPercentileClip, Decay, NormPercentileClip, PeriodicBlur
+from convis.priors.yosinski import ContributionPercentileClip, Decay, NormPercentileClip, PeriodicBlur
 
 
 def high_frequency_energy(image: torch.Tensor) -> float:

@@ -44,11 +44,21 @@ def files(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("bad")
     good = root / "good.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(good)
-    found = {name: root / file for name, file in [
-        ("empty", "empty.png"), ("corrupt", "corrupt.png"), ("truncated", "truncated.png"), ("svg", "drawing.svg"),
-        ("empty_folder", "empty"), ("unreadable_folder", "unreadable"), ("corrupt_weights", "corrupt.pth"),
-        ("not_a_state_dict", "step.pth"), ("mobilenet_v2", "mobilenet_v2.pth"), ("runs_code", "runs_code.pth"),
-    ]}
+    found = {
+        name: root / file
+        for name, file in [
+            ("empty", "empty.png"),
+            ("corrupt", "corrupt.png"),
+            ("truncated", "truncated.png"),
+            ("svg", "drawing.svg"),
+            ("empty_folder", "empty"),
+            ("unreadable_folder", "unreadable"),
+            ("corrupt_weights", "corrupt.pth"),
+            ("not_a_state_dict", "step.pth"),
+            ("mobilenet_v2", "mobilenet_v2.pth"),
+            ("runs_code", "runs_code.pth"),
+        ]
+    }
     found["empty"].touch()
     found["corrupt"].write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
     found["truncated"].write_bytes(good.read_bytes()[: good.stat().st_size // 2])
@@ -83,10 +93,19 @@ CASES = {
     "decompression bomb": (["dataset.path={huge}"], "refusing to load {huge}"),
     "odd format": (["dataset.path={svg}"], "not a readable image: {svg}"),
     "empty folder": (["dataset.path={empty_folder}"], "no images in folder {empty_folder}"),
-    "empty image_folder": (["dataset=image_folder", "dataset.root={empty_folder}"], "no images in folder {empty_folder}"),
-    "only unreadable images": (["dataset=image_folder", "dataset.root={unreadable_folder}"], "no readable images in folder {unreadable_folder}"),
+    "empty image_folder": (
+        ["dataset=image_folder", "dataset.root={empty_folder}"],
+        "no images in folder {empty_folder}",
+    ),
+    "only unreadable images": (
+        ["dataset=image_folder", "dataset.root={unreadable_folder}"],
+        "no readable images in folder {unreadable_folder}",
+    ),
     "missing weights": (["backbone.weights=/no/such/vgg16.pth"], "weights file not found: /no/such/vgg16.pth"),
-    "corrupt weights": (["backbone.weights={corrupt_weights}"], "weights file {corrupt_weights} is not a readable PyTorch file"),
+    "corrupt weights": (
+        ["backbone.weights={corrupt_weights}"],
+        "weights file {corrupt_weights} is not a readable PyTorch file",
+    ),
     "weights of another network": (["backbone.weights={mobilenet_v2}"], "do not fit backbone vgg16"),
     "weights that are not a state dict": (["backbone.weights={not_a_state_dict}"], "is not a state dict"),
 }
@@ -120,8 +139,12 @@ def test_bad_input_exits_2_with_one_line_naming_it(case, files, results):
 
 @pytest.fixture(scope="module")
 def pickle_run(files, tmp_path_factory):
-    return run(*SMALL, f"backbone.weights={files['runs_code']}", "print_config=false",
-               f"hydra.run.dir={tmp_path_factory.mktemp('pickle')}")
+    return run(
+        *SMALL,
+        f"backbone.weights={files['runs_code']}",
+        "print_config=false",
+        f"hydra.run.dir={tmp_path_factory.mktemp('pickle')}",
+    )
 
 
 def test_a_weights_file_that_would_run_code_is_refused_and_runs_none(pickle_run, files):

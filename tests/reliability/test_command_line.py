@@ -18,19 +18,35 @@ def test_help_lists_every_group_with_its_options_and_the_top_level_keys(convis):
     for group in GROUPS:
         options = ", ".join(sorted(p.stem for p in (ROOT / "conf" / group).glob("*.yaml")))
         assert f"{group}: {options}" in lines, group
-    assert any(line.strip().startswith("layer ") for line in lines) and 'eval "$(python run.py -sc install=bash)"' in done.stdout
+    assert (
+        any(line.strip().startswith("layer ") for line in lines)
+        and 'eval "$(python run.py -sc install=bash)"' in done.stdout
+    )
 
 
 def test_shell_completion_offers_a_groups_options(convis):
     done = convis("-sc", "query=bash", COMP_LINE="python run.py backbone=")
-    assert done.returncode == 0 and "backbone=vgg16" in done.stdout.split() and "backbone=mobilenet_v2" in done.stdout.split()
+    assert (
+        done.returncode == 0
+        and "backbone=vgg16" in done.stdout.split()
+        and "backbone=mobilenet_v2" in done.stdout.split()
+    )
 
 
 @pytest.mark.slow
 def test_an_unreachable_wandb_server_means_offline_logging_with_a_warning(convis, tmp_path: Path):
-    done = convis("layer=block1_conv1", *SMALL[:-1], "logger=wandb", "logger.mode=online", "print_config=false",
-                  f"hydra.run.dir={tmp_path}", WANDB_MODE="online", WANDB_BASE_URL="http://127.0.0.1:9",
-                  WANDB_API_KEY="0" * 40, WANDB_INIT_TIMEOUT="3")
+    done = convis(
+        "layer=block1_conv1",
+        *SMALL[:-1],
+        "logger=wandb",
+        "logger.mode=online",
+        "print_config=false",
+        f"hydra.run.dir={tmp_path}",
+        WANDB_MODE="online",
+        WANDB_BASE_URL="http://127.0.0.1:9",
+        WANDB_API_KEY="0" * 40,
+        WANDB_INIT_TIMEOUT="3",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     output = done.stdout + done.stderr
     assert "W&B could not start online" in output and "logging offline instead" in output

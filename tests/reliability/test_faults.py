@@ -46,8 +46,13 @@ def test_sigterm_saves_the_image_losses_and_a_checkpoint_that_resumes_to_the_uni
     assert json.loads((stopped / "provenance.json").read_text())["status"] == "interrupted"
     record = json.loads((stopped / "partial" / "metrics.json").read_text())
     assert 10 <= record["stopped_at_step"] < 600 and record["stopped_by"] == "SIGTERM"
-    assert record["images"] == ["partial/images/block1_conv2_chelsea.png"] and "block1_conv2/feature" in record["losses"]
-    assert torch.load(stopped / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == record["stopped_at_step"]
+    assert (
+        record["images"] == ["partial/images/block1_conv2_chelsea.png"] and "block1_conv2/feature" in record["losses"]
+    )
+    assert (
+        torch.load(stopped / "checkpoints" / "last.ckpt", weights_only=False)["global_step"]
+        == record["stopped_at_step"]
+    )
     assert_whole_files(stopped)
 
     assert run(f"resume={stopped}", f"hydra.run.dir={tmp_path / 'resume_call'}").returncode == 0
@@ -70,8 +75,17 @@ def test_sigkill_leaves_no_partial_file(tmp_path):
 
 
 def test_a_sweep_job_whose_loss_goes_nan_fails_alone_and_keeps_its_last_good_image(tmp_path):
-    job = start("-m", "optimizer=sgd", "optimizer.optim.lr=0.01,1e30", "prior=none", *RUN[:4], "steps=30",
-                "logger=none", "print_config=false", f"hydra.sweep.dir={tmp_path}")
+    job = start(
+        "-m",
+        "optimizer=sgd",
+        "optimizer.optim.lr=0.01,1e30",
+        "prior=none",
+        *RUN[:4],
+        "steps=30",
+        "logger=none",
+        "print_config=false",
+        f"hydra.sweep.dir={tmp_path}",
+    )
     out, err = job.communicate(timeout=300)
     assert job.returncode == 1, err[-3000:]  # the sweep finished, and says that a job failed
     summary = json.loads((tmp_path / "sweep_summary.json").read_text())

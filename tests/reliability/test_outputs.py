@@ -11,8 +11,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from src.experiments.setup import AtomicCheckpointIO
-from src.outputs import safe_name, write_json, write_npy, write_text
+from convis.runtime.stops import AtomicCheckpointIO
+from convis.runtime.writers import safe_name, write_json, write_npy, write_text
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):

@@ -5,9 +5,9 @@ import json
 
 from omegaconf import open_dict
 
-from src import provenance
-from src.provenance import REDACTED, redact, scrub
-from src.reporting.report import write
+from convis.reporting.report import write
+from convis.runtime import provenance
+from convis.runtime.provenance import REDACTED, redact, scrub
 
 ENV_SECRET = "env-token-0123456789"
 CLI_SECRET = "cli-key-9876543210"
@@ -44,13 +44,23 @@ def test_provenance_holds_no_secret(cfg_factory, tmp_path, monkeypatch):
 
 def test_a_run_keeps_secrets_out_of_every_file_and_the_console(convis, tmp_path):
     run_dir = tmp_path / "run"
-    done = convis("layer=block1_conv1", "backbone.weights=null", "image_size=32", "steps=2", "logger=none",
-                  f"+logger.api_key={CLI_SECRET}", "+note=${oc.env:MY_SERVICE_TOKEN}", f"hydra.run.dir={run_dir}",
-                  MY_SERVICE_TOKEN=ENV_SECRET)
+    done = convis(
+        "layer=block1_conv1",
+        "backbone.weights=null",
+        "image_size=32",
+        "steps=2",
+        "logger=none",
+        f"+logger.api_key={CLI_SECRET}",
+        "+note=${oc.env:MY_SERVICE_TOKEN}",
+        f"hydra.run.dir={run_dir}",
+        MY_SERVICE_TOKEN=ENV_SECRET,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     write(run_dir)  # report.html and report.md
     files = [path for path in run_dir.rglob("*") if path.is_file()]
-    assert {"provenance.json", "config.yaml", "overrides.yaml", "hydra.yaml", "report.html", "report.md"} <= {p.name for p in files}
+    assert {"provenance.json", "config.yaml", "overrides.yaml", "hydra.yaml", "report.html", "report.md"} <= {
+        p.name for p in files
+    }
     for path in files:
         content = path.read_bytes()
         assert CLI_SECRET.encode() not in content and ENV_SECRET.encode() not in content, path

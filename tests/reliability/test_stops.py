@@ -15,12 +15,14 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from PIL import Image
 from torch import nn
 
-from src.errors import NonFiniteLoss
-from src.modules.callbacks import ImageLogger, LossHistory, StopSaver, checkpointing, read_history
-from src.modules.visualisation import Group, VisualisationModule
-from src.objectives import INPUT
-from src.objectives.base import term
-from src.params.pixel import PixelImage
+from convis.modules.visualisation import Group, VisualisationModule
+from convis.objectives import INPUT
+from convis.objectives.base import term
+from convis.params.pixel import PixelImage
+from convis.runtime.errors import NonFiniteLoss
+from convis.runtime.history import read_history
+from convis.runtime.logs import ImageLogger, LossHistory
+from convis.runtime.stops import StopSaver, checkpointing
 
 
 class NoNetwork(nn.Module):
@@ -42,8 +44,15 @@ def module(steps: int) -> VisualisationModule:
 
 
 def trainer(folder: Path, steps: int, *callbacks: L.Callback) -> L.Trainer:
-    return L.Trainer(max_steps=steps, log_every_n_steps=3, logger=False, enable_progress_bar=False,
-                     enable_model_summary=False, default_root_dir=folder, callbacks=list(callbacks))
+    return L.Trainer(
+        max_steps=steps,
+        log_every_n_steps=3,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=folder,
+        callbacks=list(callbacks),
+    )
 
 
 def test_a_nan_loss_stops_the_run_naming_the_term_and_step_and_keeps_the_last_finite_image(tmp_path):
@@ -77,7 +86,11 @@ class SignalAt(L.Callback):
 def test_sigterm_finishes_the_step_then_saves_a_checkpoint_the_image_and_the_losses(tmp_path):
     before = signal.getsignal(signal.SIGTERM)
     fit = module(9)
-    callbacks = [SignalAt(4, signal.SIGTERM), ImageLogger(0, ["picture"], lambda image: image), *checkpointing(tmp_path, 0)]
+    callbacks = [
+        SignalAt(4, signal.SIGTERM),
+        ImageLogger(0, ["picture"], lambda image: image),
+        *checkpointing(tmp_path, 0),
+    ]
     with pytest.raises(SIGTERMException) as info:
         trainer(tmp_path, 9, *callbacks).fit(fit)
     assert info.value.code == 128 + signal.SIGTERM and signal.getsignal(signal.SIGTERM) is before
@@ -88,7 +101,11 @@ def test_sigterm_finishes_the_step_then_saves_a_checkpoint_the_image_and_the_los
     record = json.loads((tmp_path / "partial" / "metrics.json").read_text())
     assert record["stopped_by"] == "SIGTERM" and record["stopped_at_step"] == 4
     assert record["checkpoint"] == "checkpoints/last.ckpt" and record["resume"] == f"python run.py resume={tmp_path}"
-    assert record["images"] == ["partial/images/picture.png"] and set(record["losses"]) >= {"g/climb", "g/cliff", "loss"}
+    assert record["images"] == ["partial/images/picture.png"] and set(record["losses"]) >= {
+        "g/climb",
+        "g/cliff",
+        "loss",
+    }
 
 
 def test_a_second_ctrl_c_stops_at_once(tmp_path):

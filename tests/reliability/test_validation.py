@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf, open_dict
 
-from src.errors import ConvisError, hydra_problem
-from src.validation import validate
+from convis.runtime.errors import ConvisError, hydra_problem
+from convis.validation import validate
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
@@ -25,12 +25,21 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
     [
         (["layer=blok5_conv3"], r"unknown layer 'blok5_conv3' for vgg16 \(did you mean block5_conv3"),
         (["layer=[block1_conv1,5]"], r"layer 5 is not a layer name"),
-        (["objective=saliency", "method=gradiant"], r"unknown method=gradiant \(did you mean gradient"),
         (["objective=class_score", "target=tabbby"], r"unknown class name target='tabbby'; closest: tabby"),
         (["objective=class_score", "target=1000"], r"target=1000 is out of range: this model has classes 0 to 999"),
-        (["objective.name=inversio"], r"unknown objective.name=inversio \(did you mean inversion\?\)"),
+        (
+            ["objective._target_=convis.experiments.inversio.Inversion"],
+            r"objective._target_=.*inversio.Inversion cannot",
+        ),
+        (
+            ["objective._target_=torch.nn.Linear"],
+            r"objective._target_=torch.nn.Linear is not a convis.experiments.base.Exp",
+        ),
         (["image_size=8"], r"image_size=8 is too small for block5_conv3 of vgg16: .* use image_size=16 or more"),
-        (["objective=class_score", "target=1", "image_size=20"], r"image_size=20 is too small for logits .*image_size=32"),
+        (
+            ["objective=class_score", "target=1", "image_size=20"],
+            r"image_size=20 is too small for logits .*image_size=32",
+        ),
         (["image_size=0"], r"image_size=0 must be a positive whole number, e.g. image_size=224"),
         (["image_size=12.5"], r"image_size=12.5 must be a positive whole number"),
         (["steps=-3"], r"steps=-3 must be a positive whole number"),
@@ -39,7 +48,10 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
         (["optimizer.optim.lr=nan"], r"optimizer.optim.lr=nan must be a positive number"),
         (["objective.feature_weight=-100"], r"objective.feature_weight=-100 must be a positive number"),
         (["prior.penalties.1.weight=0"], r"prior.penalties.1.weight=0 must be a positive number"),
-        (["objective=activation", "objective.terms=[{layer:block4_conv1,weight:0}]"], r"objective.terms.0.weight=0 must be a non-zero"),
+        (
+            ["objective=activation", "objective.terms=[{layer:block4_conv1,weight:0}]"],
+            r"objective.terms.0.weight=0 must be a non-zero",
+        ),
         (["checkpoint_every=-1"], r"checkpoint_every=-1 must be a whole number, 0 or more"),
         (["dataset=image_folder"], r"dataset.root has no value: give one on the command line, e.g. dataset.root="),
         (["steps=${oc.env:CONVIS_TEST_UNSET}"], r"cannot resolve steps: .*CONVIS_TEST_UNSET"),
@@ -60,7 +72,7 @@ def test_a_bad_value_is_one_line_naming_it_and_what_to_type(cfg_factory, overrid
         ["backbone=mobilenet_v2", "layer=[block_1_expand_relu,out_relu]"],
         ["objective=class_score", "target=[tabby,1]"],
         ["objective=activation", "objective.terms=[{layer:block4_conv1,channel:7,weight:-0.5}]"],
-        ["objective=saliency", "method=gradcam", "objective.gradcam_layer=block4_conv3"],
+        ["objective=saliency", "method=gradcam", "method.layer=block4_conv3"],
         ["objective=finetune", "dataset=shapes"],
         ["image_size=16", "layer=block5_conv3"],  # 1x1 at the deepest layer still fits
         ["backbone.weights=IMAGENET1K_V1"],  # checked without the weights: no download, no network
@@ -73,7 +85,10 @@ def test_good_configs_pass(cfg_factory, overrides):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("backbone=vgg61", r"^unknown backbone=vgg61 \(did you mean vgg16\?\): choose one of .*mobilenet_v2.*e.g. backbone=vgg16$"),
+        (
+            "backbone=vgg61",
+            r"^unknown backbone=vgg61 \(did you mean vgg16\?\): choose one of .*mobilenet_v2.*e.g. backbone=vgg16$",
+        ),
         ("objective=inversio", r"^unknown objective=inversio \(did you mean inversion\?\)"),
         ("stepz=3", r"^unknown key stepz \(did you mean steps\?\).*add a new key with \+stepz=3$"),
         ("optimizer.optim.lrr=3", r"^unknown key optimizer.optim.lrr \(did you mean optimizer.optim.lr\?\)"),
@@ -88,6 +103,7 @@ def test_hydra_errors_become_one_line_with_close_matches(override, message):
 
 
 # --- random overrides --------------------------------------------------------------------------------------
+
 
 @contextmanager
 def within(seconds: int):
@@ -105,18 +121,59 @@ def within(seconds: int):
         signal.signal(signal.SIGALRM, previous)
 
 
-GROUPS = {"objective": ["inversion", "class_score", "activation", "saliency", "finetune"], "backbone": ["vgg16", "mobilenet_v2"]}
+GROUPS = {
+    "objective": ["inversion", "class_score", "activation", "saliency", "finetune"],
+    "backbone": ["vgg16", "mobilenet_v2"],
+}
 KEYS = [
-    "image_size", "steps", "seed", "image_every", "checkpoint_every", "layer", "target", "method", "resume",
-    "optimizer.optim", "optimizer.optim.lr", "optimizer.final_steps", "optimizer.final_lr_factor",
-    "objective.feature_weight", "objective.terms", "objective.batch", "objective.diversity", "objective.name",
-    "objective.gradcam_layer", "objective.diversity_layer", "prior.penalties", "prior.penalties.0.weight",
-    "trainer.log_every_n_steps", "backbone.arch", "backbone.weights", "backbone.channels_last", "dataset",
+    "image_size",
+    "steps",
+    "seed",
+    "image_every",
+    "checkpoint_every",
+    "layer",
+    "target",
+    "method",
+    "resume",
+    "optimizer.optim",
+    "optimizer.optim.lr",
+    "optimizer.final_steps",
+    "optimizer.final_lr_factor",
+    "objective.feature_weight",
+    "objective.terms",
+    "objective.batch",
+    "objective.diversity",
+    "objective.name",
+    "method.layer",
+    "objective.diversity_layer",
+    "prior.penalties",
+    "prior.penalties.0.weight",
+    "trainer.log_every_n_steps",
+    "backbone.arch",
+    "backbone.weights",
+    "backbone.channels_last",
+    "dataset",
 ]
-WORDS = ["block5_conv3", "block1_conv1", "features.28", "logits", "tabby", "gradcam", "out_relu", "x", "", "..", "../etc"]
+WORDS = [
+    "block5_conv3",
+    "block1_conv1",
+    "features.28",
+    "logits",
+    "tabby",
+    "gradcam",
+    "out_relu",
+    "x",
+    "",
+    "..",
+    "../etc",
+]
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-10, 10**6), st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from(WORDS), st.text(max_size=12),
+    st.none(),
+    st.booleans(),
+    st.integers(-10, 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(WORDS),
+    st.text(max_size=12),
 )
 values = st.one_of(
     scalars,
@@ -164,8 +221,10 @@ def test_random_overrides_give_a_convis_error_or_pass(tmp_path, objective, backb
 
 
 @settings(max_examples=80, deadline=None)
-@given(key=st.sampled_from([*KEYS, "backbone", "objective", "prior", "stepz", "+new", "~steps", "hydra/launcher"]),
-       text=st.text(alphabet="abc_019.,[]{}:'\"=~ +-$", max_size=10))
+@given(
+    key=st.sampled_from([*KEYS, "backbone", "objective", "prior", "stepz", "+new", "~steps", "hydra/launcher"]),
+    text=st.text(alphabet="abc_019.,[]{}:'\"=~ +-$", max_size=10),
+)
 def test_random_override_strings_compose_or_give_one_line(key, text):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         try:

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from src.reporting.curves import charts, run_series
-from src.reporting.runs import Run
+from convis.reporting.curves import charts, run_series
+from convis.reporting.runs import Run
 
 
 def history(columns, rows):

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from src.reporting.grid import cells, layout, swept
-from src.reporting.runs import Run, parse_overrides
+from convis.reporting.grid import cells, layout, swept
+from convis.reporting.runs import Run, parse_overrides
 
 
 def run(name, overrides=(), results=()):
@@ -20,7 +20,11 @@ def names(grid):
 
 
 def test_one_run_of_images_by_layers_puts_images_down_and_layers_across():
-    one = run("r", ["layer=[block1_conv1,block3_conv1]"], [inversion(i, l) for l in ("block1_conv1", "block3_conv1") for i in ("chelsea", "coffee")])
+    one = run(
+        "r",
+        ["layer=[block1_conv1,block3_conv1]"],
+        [inversion(i, layer) for layer in ("block1_conv1", "block3_conv1") for i in ("chelsea", "coffee")],
+    )
     grid = layout(cells([one]))
     assert grid.corner == "image \\ layer"
     assert grid.columns == ["block1_conv1", "block3_conv1"]
@@ -32,8 +36,11 @@ def test_one_run_of_images_by_layers_puts_images_down_and_layers_across():
 
 def test_a_multirun_over_priors_of_class_models_puts_classes_down_and_priors_across():
     runs = [
-        run(str(n), [f"prior={prior}", "target=[tabby,goldfish]"],
-            [{"target": t, "target_logit": 3.0, "png": f"images/{t}.png"} for t in ("tabby", "goldfish")])
+        run(
+            str(n),
+            [f"prior={prior}", "target=[tabby,goldfish]"],
+            [{"target": t, "target_logit": 3.0, "png": f"images/{t}.png"} for t in ("tabby", "goldfish")],
+        )
         for n, prior in enumerate(["simonyan", "olah", "yosinski"])
     ]
     assert swept(runs) == ["prior"]
@@ -45,8 +52,14 @@ def test_a_multirun_over_priors_of_class_models_puts_classes_down_and_priors_acr
 
 def test_labels_that_follow_from_others_add_no_axis():
     runs = [
-        run(str(n), [f"prior={prior}"], [{"target": t, "target_index": i, "top_class": f"{prior}-{t}", "png": f"{t}.png"}
-                                         for t, i in (("tabby", 281), ("goldfish", 1))])
+        run(
+            str(n),
+            [f"prior={prior}"],
+            [
+                {"target": t, "target_index": i, "top_class": f"{prior}-{t}", "png": f"{t}.png"}
+                for t, i in (("tabby", 281), ("goldfish", 1))
+            ],
+        )
         for n, prior in enumerate(["simonyan", "olah"])
     ]
     grid = layout(cells(runs))
@@ -57,7 +70,8 @@ def test_labels_that_follow_from_others_add_no_axis():
 def test_two_swept_keys_combine_into_the_column_headers():
     runs = [
         run(f"{c}{s}", [f"objective.feature_weight={c}", f"seed={s}"], [inversion("chelsea", "block1_conv1")])
-        for c in (1, 100) for s in (0, 1)
+        for c in (1, 100)
+        for s in (0, 1)
     ]
     grid = layout(cells(runs))
     assert grid.corner == "objective.feature_weight \\ seed" and grid.columns == ["0", "1"]
@@ -75,8 +89,10 @@ def test_one_swept_key_runs_along_one_row_or_wraps_into_the_3x3_table():
 
 def test_trials_that_share_no_values_run_along_one_row_headed_by_their_values():
     trials = [("22.881136684755237", "1.3981961408994048"), ("12.13267549104614", "4.734989304499476")]
-    runs = [run(str(n), [f"objective.feature_weight={c}", f"prior.penalties.0.weight={w}"], [inversion("chelsea", "b1")])
-            for n, (c, w) in enumerate(trials)]
+    runs = [
+        run(str(n), [f"objective.feature_weight={c}", f"prior.penalties.0.weight={w}"], [inversion("chelsea", "b1")])
+        for n, (c, w) in enumerate(trials)
+    ]
     grid = layout(cells(runs))
     assert len(grid.rows) == 1 and grid.columns == [
         "objective.feature_weight=22.88, prior.penalties.0.weight=1.398",

@@ -13,8 +13,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from src.errors import ConvisError
-from src.reporting.report import build, write
+from convis.reporting.report import build, write
+from convis.runtime.errors import ConvisError
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYERS = ["block3_conv1", "block4_conv1", "block5_conv1"]
@@ -38,33 +38,59 @@ def make_run(path: Path, overrides: list[str], results: list[dict], status="comp
         if "png" in result:
             png(path / result["png"], seed * 10 + n)
     if status == "completed":
-        (path / "metrics.json").write_text(json.dumps({"objective": "inversion", "backbone": "vgg16", "results": results}))
+        (path / "metrics.json").write_text(
+            json.dumps({"objective": "inversion", "backbone": "vgg16", "results": results})
+        )
         with (path / "history.csv").open("w", newline="") as file:
             writer = csv.writer(file)
             writer.writerow(["step", "g/feature", "g/tv", "g/loss", "loss"])
             writer.writerows([[s, 1.0 / s, 0.5, 1.0 / s + 0.5, 1.0 / s + 0.5] for s in range(1, 6)])
     record = {
-        "command": COMMAND, "overrides": overrides, "seed": seed, "host": "box", "pid": 1,
+        "command": COMMAND,
+        "overrides": overrides,
+        "seed": seed,
+        "host": "box",
+        "pid": 1,
         "git": {"commit": "0123abcd" * 5, "dirty": True},
-        "versions": {"python": "3.11.7", "torch": "2.14.1"}, "device": {"cpu": "Test CPU", "cuda": None},
-        "started": "2026-01-01T10:00:00+00:00", "finished": "2026-01-01T10:01:00+00:00",
-        "status": status, "error": error, "config": config,
+        "versions": {"python": "3.11.7", "torch": "2.14.1"},
+        "device": {"cpu": "Test CPU", "cuda": None},
+        "started": "2026-01-01T10:00:00+00:00",
+        "finished": "2026-01-01T10:01:00+00:00",
+        "status": status,
+        "error": error,
+        "config": config,
     }
     (path / "provenance.json").write_text(json.dumps(record))
 
 
 def inversion(layer: str, error: float) -> dict:
-    return {"image": "chelsea", "layer": layer, "normalized_error": error, "psnr": 20.123456, "ssim": 0.5,
-            "png": f"images/chelsea_{layer}.png"}
+    return {
+        "image": "chelsea",
+        "layer": layer,
+        "normalized_error": error,
+        "psnr": 20.123456,
+        "ssim": 0.5,
+        "png": f"images/chelsea_{layer}.png",
+    }
 
 
 @pytest.fixture
 def sweep(tmp_path):
     """A three-layer multirun and one failed job."""
     for n, layer in enumerate(LAYERS):
-        make_run(tmp_path / str(n), [f"layer={layer}", "image_size=32"], [inversion(layer, 0.1 * (n + 1) + 0.0123456)], seed=n)
-    make_run(tmp_path / "3", ["layer=block9_conv1", "image_size=32"], [], status="failed",
-             error={"type": "ConvisError", "message": "unknown layer 'block9_conv1' for vgg16"})
+        make_run(
+            tmp_path / str(n),
+            [f"layer={layer}", "image_size=32"],
+            [inversion(layer, 0.1 * (n + 1) + 0.0123456)],
+            seed=n,
+        )
+    make_run(
+        tmp_path / "3",
+        ["layer=block9_conv1", "image_size=32"],
+        [],
+        status="failed",
+        error={"type": "ConvisError", "message": "unknown layer 'block9_conv1' for vgg16"},
+    )
     return tmp_path
 
 

@@ -1,30 +1,27 @@
-"""Lightning callbacks of the visualisation runs: image logging, loss history, checkpoints to resume from,
-a clean stop on Ctrl-C or SIGTERM, and the loss terms in the progress bar."""
+"""Stopping and resuming an optimisation: checkpoints written atomically, a clean stop on Ctrl-C or SIGTERM,
+the random state kept across a resume, and partial/ for a run that stopped early."""
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 import shutil
 import signal
 import threading
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import Checkpoint, ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from src.errors import ConvisError, NonFiniteLoss
-from src.modules.visualisation import is_logging_step
-from src.outputs import safe_name, save_image, write_json, write_text
+from convis.runtime.errors import ConvisError, NonFiniteLoss
+from convis.runtime.writers import write_bytes, write_json
 
-HISTORY = "history.csv"
 CHECKPOINTS = "checkpoints"
 LAST = "last.ckpt"
 PARTIAL = "partial"  # what a run that stopped early leaves: images/ and metrics.json
@@ -36,72 +33,17 @@ def stopped_early(exception: BaseException) -> bool:
     return isinstance(exception, (KeyboardInterrupt, SIGTERMException, NonFiniteLoss))
 
 
-class ImageLogger(L.Callback):
-    """Log the current images to loggers that take images (W&B) every `every` steps.
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, written beside the target and renamed into place.
 
-    When the run stops early it writes them to partial/images/: the current images after a
-    Ctrl-C or SIGTERM, the last ones whose losses were finite after a NaN or Inf.
+    Lightning's own writer moves a file from the system's temp folder, which copies (and can
+    leave half a checkpoint after a kill) when that folder is on another file system.
     """
 
-    def __init__(self, every: int, captions: list[str], render: Callable[[torch.Tensor], torch.Tensor]) -> None:
-        self.every, self.captions, self.render = every, captions, render
-
-    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *_: object) -> None:
-        step = trainer.global_step
-        if self.every <= 0 or step % self.every and step != trainer.max_steps:
-            return
-        images = self.render(module.param().detach())
-        for logger in trainer.loggers:
-            if hasattr(logger, "log_image"):
-                logger.log_image("images", list(images.cpu()), step=step, caption=self.captions)
-
-    def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
-        if not stopped_early(exception):
-            return
-        image = module.last_good if isinstance(exception, NonFiniteLoss) else module.param().detach()
-        folder = Path(trainer.default_root_dir) / PARTIAL / "images"
-        for caption, picture in zip(self.captions, self.render(image)):
-            save_image(picture, folder / f"{safe_name(caption)}.png")
-
-
-class LossHistory(L.Callback):
-    """Write the step and every logged value to a CSV at each logging step, whatever the logger.
-
-    The report draws its loss curves from this file. It is rewritten whole and atomically, so a
-    kill never leaves half a row. A resumed run keeps the rows up to its checkpoint's step, so
-    the file ends as an uninterrupted run's would.
-    """
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.rows: list[dict[str, Any]] = []
-
-    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        rows = read_history(self.path) if trainer.global_step and self.path.is_file() else []
-        self.rows = [row for row in rows if int(row["step"]) <= trainer.global_step]
-        self.path.unlink(missing_ok=True)
-        if self.rows:
-            self._write()
-
-    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *_: object) -> None:
-        if not is_logging_step(trainer):
-            return
-        values = {name: float(value) for name, value in trainer.callback_metrics.items() if value.numel() == 1}
-        self.rows.append({"step": trainer.global_step, **values})
-        self._write()
-
-    def _write(self) -> None:
-        text = io.StringIO()
-        writer = csv.DictWriter(text, list(self.rows[0]), restval="", extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(self.rows)
-        write_text(text.getvalue(), self.path)
-
-
-def read_history(path: str | Path) -> list[dict[str, str]]:
-    """The rows of a history.csv, as written."""
-    with Path(path).open(newline="") as file:
-        return list(csv.DictReader(file))
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        write_bytes(buffer.getvalue(), path)
 
 
 class RandomState(L.Callback):
@@ -192,12 +134,16 @@ class StopSaver(Checkpoint):
             "resume": resume,
         }
         write_json(record, folder / "metrics.json")
-        log.warning("stopped at step %d: images and losses so far in %s%s", trainer.global_step, folder,
-                    f"; continue with: {resume}" if resume else "")
+        log.warning(
+            "stopped at step %d: images and losses so far in %s%s",
+            trainer.global_step,
+            folder,
+            f"; continue with: {resume}" if resume else "",
+        )
 
 
 def checkpointing(output_dir: str | Path, every: int) -> list[L.Callback]:
-    """Save `checkpoints/last.ckpt` every `every` steps (0: only on a stop) with what a resume needs, and stop cleanly."""
+    """Save `checkpoints/last.ckpt` every `every` steps (0: only on a stop) for a resume, and stop cleanly."""
     # the state after each step is what a resume needs; the step batches carry no data to resume
     warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
     warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended")
@@ -222,27 +168,3 @@ def last_checkpoint(run_dir: str | Path) -> Path:
             "checkpoints (checkpoint_every > 0), or drop resume= to start afresh"
         )
     return path
-
-
-class LossBar(TQDMProgressBar):
-    """Lightning's progress bar, showing beside the total `loss` each loss term summed over the groups.
-
-    The terms are the logged `group/term` values, read at the logging steps only: reading a
-    value waits for the device.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.terms: dict[str, float] = {}
-
-    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
-        if is_logging_step(trainer):
-            self.terms = {}
-            for key, value in trainer.callback_metrics.items():
-                group, _, term = key.rpartition("/")
-                if group and term != "loss" and value.numel() == 1:
-                    self.terms[term] = self.terms.get(term, 0.0) + float(value)
-        super().on_train_batch_end(trainer, module, *args)
-
-    def get_metrics(self, trainer: L.Trainer, module: L.LightningModule) -> dict[str, Any]:
-        return {**super().get_metrics(trainer, module), **self.terms}

@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from src.errors import user_error
-from src.outputs import write_json, write_text
+from convis.runtime.errors import user_error
+from convis.runtime.writers import write_json, write_text
 
 FILE = "provenance.json"
 REDACTED = "REDACTED"
@@ -198,7 +198,8 @@ def redact(data: Any, secrets: list[str] | None = None) -> Any:
     secrets = secret_values() if secrets is None else secrets
     if isinstance(data, dict):
         return {
-            key: REDACTED if SECRET_NAME.search(str(key)) and value is not None and not is_interpolation(value)
+            key: REDACTED
+            if SECRET_NAME.search(str(key)) and value is not None and not is_interpolation(value)
             else redact(value, secrets)
             for key, value in data.items()
         }

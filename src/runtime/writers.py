@@ -1,4 +1,4 @@
-"""Writing a run's files (PNG, JSON, text, .npy, checkpoints) atomically, under safe names."""
+"""Writing a run's files (PNG, JSON, text, .npy, figures) atomically, under safe names."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,14 +22,6 @@ def safe_name(text: str) -> str:
     """A file-name stem from user input: no separators, no leading dots, nothing outside [A-Za-z0-9._-]."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).lstrip(".")
     return cleaned[:120] or "unnamed"
-
-
-def denormalise(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """Normalised network input back to [0, 1] pixels (works on one image or a batch)."""
-    shape = (-1, 1, 1)
-    mean_t = torch.tensor(mean, dtype=image.dtype, device=image.device).view(shape)
-    std_t = torch.tensor(std, dtype=image.dtype, device=image.device).view(shape)
-    return (image * std_t + mean_t).clamp(0, 1)
 
 
 def write_bytes(data: bytes, path: str | Path) -> Path:
@@ -60,7 +51,13 @@ def write_text(text: str, path: str | Path) -> Path:
 
 def save_image(image: torch.Tensor, path: str | Path) -> Path:
     """Save a [3, H, W] (or grayscale [1, H, W]) image with values in [0, 1] as an 8-bit RGB PNG."""
-    array = (image.detach().float().cpu().clamp(0, 1).expand(3, -1, -1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    array = (
+        (image.detach().float().cpu().clamp(0, 1).expand(3, -1, -1) * 255)
+        .round()
+        .to(torch.uint8)
+        .permute(1, 2, 0)
+        .numpy()
+    )
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG")
     return write_bytes(buffer.getvalue(), path)

@@ -33,7 +33,9 @@ def unknown(key: str, value: object, valid: Iterable[object]) -> ConvisError:
         return ConvisError(f"unknown {key}={value}: there is nothing to choose from")
     close = difflib.get_close_matches(str(value), choices, n=3, cutoff=0.5)
     hint = f" (did you mean {' or '.join(close)}?)" if close else ""
-    return ConvisError(f"unknown {key}={value}{hint}: choose one of {', '.join(choices)}, e.g. {key}={(close or choices)[0]}")
+    return ConvisError(
+        f"unknown {key}={value}{hint}: choose one of {', '.join(choices)}, e.g. {key}={(close or choices)[0]}"
+    )
 
 
 def convis_cause(err: BaseException) -> ConvisError | None:
@@ -82,4 +84,7 @@ def unknown_key(cause: OmegaConfBaseException, message: str) -> str:
     prefix = full_key[: len(full_key) - len(name)]
     hint = f" (did you mean {' or '.join(prefix + c for c in close)}?)" if close else ""
     add = next((line.split(" use ", 1)[1] for line in message.splitlines() if " use +" in line), f"+{full_key}=...")
-    return f"unknown key {full_key}{hint}: check the spelling (python run.py --cfg job shows every key), or add a new key with {add}"
+    return (
+        f"unknown key {full_key}{hint}: check the spelling (python run.py --cfg job shows every key), "
+        f"or add a new key with {add}"
+    )

@@ -1,0 +1,240 @@
+"""The Python API: convis on a network and images a caller holds. The command line (run.py) is one of its users.
+
+    import convis
+    r = convis.invert(model, image, layer="features.11", steps=350)
+    r.images, r.metrics, r.tensors
+
+`model` is an nn.Module object (a deep copy is frozen; yours is left as it is) or a backbone name
+("vgg16", "mobilenet_v2", any torchvision classification model) with `weights=`. `image` is a path,
+a PIL image, an HxWx3 uint8 array, a CxHxW float tensor in [0, 1], or a list of these. Any config
+key is a keyword: `prior="olah"` chooses a group's option, `image_size=128` sets a key, and a dict
+sets nested keys (`objective={"channel": 7}`). Files are written only with `output_dir=`, W&B only
+with `logger="wandb"`; the run uses the model's device.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, open_dict
+from torch import nn
+
+from convis import experiments
+from convis.backbones import Backbone
+from convis.backbones.backbone import IMAGENET_MEAN, IMAGENET_STD, assemble
+from convis.config import conf_dir, options
+from convis.data.datasets import given_images
+from convis.experiments.base import Result
+from convis.experiments.setup import configured_backbone
+from convis.reporting.console import show_config
+from convis.runtime import provenance
+from convis.runtime.errors import ConvisError, hydra_problem
+from convis.targets import class_names
+from convis.validation import validate
+
+Model = nn.Module | str
+
+
+def execute(
+    cfg: DictConfig, backbone: Backbone | None = None, data: Any = None, model: nn.Module | None = None
+) -> Result:
+    """Check a composed config (on the given network), record its provenance, run it into cfg.output_dir."""
+    with provenance.recorded(cfg, Path(cfg.output_dir)):
+        validate(cfg, backbone)
+        if cfg.get("print_config"):
+            show_config(cfg)
+        return experiments.run(cfg, backbone, data, model)
+
+
+def value_text(value: object) -> str:
+    """A Python value as Hydra's override grammar reads it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(value_text(item) for item in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{key}:{value_text(item)}" for key, item in value.items()) + "}"
+    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{text}'"
+
+
+def overrides_of(config: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Keywords as overrides: a config group's option by name, a dict as its nested keys, any other value as is."""
+    lines = []
+    for key, value in config.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            lines += overrides_of(value, f"{dotted}.")
+        elif not prefix and isinstance(value, str) and (conf_dir() / key).is_dir():
+            lines.append(f"{key}={value}")  # a group's option, e.g. prior=olah
+        else:
+            lines.append(f"{dotted}={value_text(value)}")
+    return lines
+
+
+def with_defaults(overrides: Sequence[str], defaults: Mapping[str, object]) -> list[str]:
+    """`overrides` after the API's defaults for the keys they leave unset."""
+    given = {line.partition("=")[0].lstrip("+~") for line in overrides}
+    return [*overrides_of({k: v for k, v in defaults.items() if k not in given}), *overrides]
+
+
+def compose_config(overrides: Sequence[str], output_dir: Path) -> DictConfig:
+    """convis's config composed with the command line's overrides, writing into `output_dir`."""
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+            cfg = compose("config", overrides=list(overrides))
+    except ConvisError:
+        raise
+    except Exception as err:  # Hydra's errors for an unknown option, key or bad syntax
+        raise ConvisError(hydra_problem(err)) from err
+    with open_dict(cfg):
+        cfg.output_dir = str(output_dir)
+    return cfg
+
+
+@contextmanager
+def quiet_lightning() -> Iterator[None]:
+    """Lightning's start-up notes (devices, tips) held back: a notebook shows warnings and results only."""
+    logger = logging.getLogger("lightning.pytorch")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+@contextmanager
+def run_folder(output_dir: str | Path | None) -> Iterator[Path]:
+    """`output_dir`, or a temporary folder removed afterwards (the result is read into memory first)."""
+    if output_dir is not None:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        yield Path(output_dir)
+        return
+    with tempfile.TemporaryDirectory(prefix="convis-") as folder:
+        yield Path(folder)
+
+
+def model_overrides(model: Model, weights: object) -> list[str]:
+    """A backbone name as its config: conf/backbone/NAME.yaml where there is one, else torchvision's NAME."""
+    if not isinstance(model, str):
+        return []
+    chosen = (
+        [f"backbone={model}"] if model in options("backbone") else ["backbone=torchvision", f"backbone.name={model}"]
+    )
+    return chosen + ([f"backbone.weights={value_text(weights)}"] if weights != "default" else [])
+
+
+def device_overrides(model: Model) -> list[str]:
+    """The Trainer on the device the model's weights are on."""
+    if not isinstance(model, nn.Module):
+        return []
+    device = next(model.parameters(), torch.empty(0)).device
+    if device.type == "cuda":
+        return ["trainer.accelerator=gpu", f"trainer.devices=[{device.index or 0}]"]
+    return [f"trainer.accelerator={device.type}", "trainer.devices=1"]
+
+
+def backbone_of(
+    model: Model,
+    cfg: DictConfig,
+    classes: str | Sequence[str] | None,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+    output: str | int | None,
+) -> Backbone:
+    """The frozen network of a run: a frozen copy of the caller's module, or the configured backbone."""
+    if isinstance(model, str):
+        if classes is not None or mean is not None or std is not None or output is not None:
+            raise ConvisError(
+                "classes=, mean=, std= and output= describe an nn.Module you pass; a named backbone knows them"
+            )
+        return configured_backbone(cfg)
+    if not isinstance(model, nn.Module):
+        raise ConvisError(f"model={type(model).__name__}: give an nn.Module or a backbone name such as 'vgg16'")
+    names = class_names(classes) if classes is not None else []
+    frozen = copy.deepcopy(model)
+    channels_last = bool(cfg.backbone.get("channels_last", True))
+    return assemble(
+        frozen, type(model).__name__, mean or IMAGENET_MEAN, std or IMAGENET_STD, names, channels_last, output
+    )
+
+
+def quiet(output_dir: str | Path | None) -> dict[str, object]:
+    """The API's defaults: no logger, no config tree printed; no checkpoints where nothing is kept."""
+    return {"logger": "none", "print_config": False, **({"checkpoint_every": 0} if output_dir is None else {})}
+
+
+def visualise(
+    objective: str,
+    model: Model,
+    image: object = None,
+    /,
+    *,
+    weights: object = "default",
+    classes: str | Sequence[str] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    output: str | int | None = None,
+    output_dir: str | Path | None = None,
+    **config: Any,
+) -> Result:
+    """Run `objective` on `model` (and `image`, else the configured dataset) with the keyword config."""
+    overrides = [f"objective={objective}", *model_overrides(model, weights), *device_overrides(model)]
+    overrides = with_defaults([*overrides, *overrides_of(config)], quiet(output_dir))
+    with run_folder(output_dir) as folder, quiet_lightning():
+        cfg = compose_config(overrides, folder)
+        backbone = backbone_of(model, cfg, classes, mean, std, output)
+        data = None if image is None else given_images(image, cfg.image_size, backbone.mean, backbone.std)
+        result = execute(cfg, backbone, data, model if isinstance(model, nn.Module) else None).load_images()
+    if output_dir is None:
+        result.output_dir = None
+    return result
+
+
+def invert(model: Model, image: object = None, layer: str | Sequence[str] = "block5_conv3", **config: Any) -> Result:
+    """Reconstruct each image from `layer`'s representation (Mahendran & Vedaldi); one picture per layer and image."""
+    return visualise("inversion", model, image, layer=layer, **config)
+
+
+def class_model(model: Model, target: object, **config: Any) -> Result:
+    """The image that maximises each class's score (Simonyan et al.); `target`: an index, a name or a list."""
+    return visualise("class_score", model, target=target, **config)
+
+
+def activation(model: Model, layer: str | Sequence[str], channel: int | None = None, **config: Any) -> Result:
+    """The image that maximises a channel of `layer` (or the whole layer, channel=None)."""
+    objective = {"channel": channel, **config.pop("objective", {})}
+    return visualise("activation", model, layer=layer, objective=objective, **config)
+
+
+def saliency(model: Model, image: object = None, method: str = "gradient", **config: Any) -> Result:
+    """Each image's saliency map (`method`: an option of conf/method), its GrabCut box and, with boxes, its quality."""
+    return visualise("saliency", model, image, method=method, **config)
+
+
+def finetune(model: Model, dataset: str = "shapes", **config: Any) -> Result:
+    """Train `model` on a labelled dataset (an option of conf/dataset); metrics carry val_acc and the checkpoint."""
+    return visualise("finetune", model, dataset=dataset, **config)
+
+
+def run(overrides: Sequence[str], output_dir: str | Path | None = None) -> Result:
+    """A run from the command line's overrides, e.g. convis.run(["objective=inversion", "layer=block5_conv3"])."""
+    with run_folder(output_dir) as folder, quiet_lightning():
+        cfg = compose_config(with_defaults(overrides, quiet(output_dir)), folder)
+        result = execute(cfg).load_images()
+    if output_dir is None:
+        result.output_dir = None
+    return result

@@ -1,0 +1,77 @@
+"""What every saliency method shares: one interface, `attribute(inputs, target) -> (N, H, W)` maps.
+
+A method is a builder, `builder(net, backbone, image_size, **options) -> SaliencyMethod`, named by
+`_target_` in conf/method/NAME.yaml beside its options. Captum computes the attributions; a
+builder chooses its options and how its output is reduced to one map per image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import captum.attr
+import torch
+from captum.attr import LayerAttribution
+from torch import Tensor, nn
+
+from convis.backbones import Backbone
+
+Options = Callable[[Tensor], dict[str, Any]]
+
+
+@dataclass
+class SaliencyMethod:
+    """A Captum attribution, the options of each call, and the reduction of its output to (N, H, W) maps."""
+
+    attribution: captum.attr.Attribution
+    reduce: Callable[[Tensor, Tensor], Tensor]
+    options: Options = lambda inputs: {}
+
+    def attribute(self, inputs: Tensor, target: Tensor) -> Tensor:
+        """One map per image of `inputs` (N, C, H, W) for the classes `target` (N,)."""
+        inputs = inputs.detach().requires_grad_()  # Captum differentiates with respect to the inputs
+        raw = self.attribution.attribute(inputs, target=target, **self.options(inputs))
+        return self.reduce(raw, inputs).detach()
+
+
+class ThroughReLU6:
+    """Mixed into Captum's modified-ReLU attributions (guided backprop, deconvnet): hook nn.ReLU6 too.
+
+    Captum hooks only `nn.ReLU` modules; nn.ReLU6 (MobileNetV2's activation) is an nn.Hardtanh, so
+    on MobileNetV2 Captum alone would silently return the plain gradient. The method's own hook is
+    registered on ReLU6 modules as well.
+    """
+
+    def _register_hooks(self, module: nn.Module) -> None:
+        if isinstance(module, nn.ReLU6):
+            self.backward_hooks.append(module.register_full_backward_hook(self._backward_hook))
+        super()._register_hooks(module)
+
+
+def channel_max_abs(raw: Tensor, inputs: Tensor) -> Tensor:
+    """Simonyan et al.'s map: the largest |attribution| over the colour channels of each pixel."""
+    return raw.abs().amax(1)
+
+
+def channel_sum(raw: Tensor, inputs: Tensor) -> Tensor:
+    """The attributions of a pixel's channels added up: the map keeps the method's total."""
+    return raw.sum(1)
+
+
+def upsampled(raw: Tensor, inputs: Tensor) -> Tensor:
+    """A one-channel layer attribution resized to the image, bilinearly."""
+    return LayerAttribution.interpolate(raw, tuple(inputs.shape[-2:]), "bilinear")[:, 0]
+
+
+def black(backbone: Backbone, like: Tensor) -> Tensor:
+    """The black image (0 in [0, 1] pixels) in the network's normalised input space, shaped like `like`."""
+    mean = torch.tensor(backbone.mean, dtype=like.dtype, device=like.device)
+    std = torch.tensor(backbone.std, dtype=like.dtype, device=like.device)
+    return (-mean / std).view(1, -1, 1, 1).expand_as(like)
+
+
+def pixel_range(backbone: Backbone) -> float:
+    """The [0, 1] pixel range in normalised units (the mean of the channels' 1 / std)."""
+    return len(backbone.std) / sum(backbone.std)

@@ -1,0 +1,33 @@
+"""Grad-CAM (Selvaraju et al. 2017) at one layer: positive part, upsampled bilinearly to the image."""
+
+from __future__ import annotations
+
+from captum.attr import LayerGradCam
+from torch import nn
+
+from convis.attribution.base import SaliencyMethod, upsampled
+from convis.backbones import Backbone
+from convis.backbones.extractor import deepest
+from convis.backbones.probe import probe
+
+POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+
+
+def last_features(backbone: Backbone, image_size: int) -> str:
+    """The deepest named layer with a spatial output that is no pool: the last convolutional features
+
+    (block5_conv3 on VGG16, out_relu on MobileNetV2), where Grad-CAM looks by default.
+    """
+    spatial = [
+        info.path
+        for info in probe(backbone.net, backbone.names, image_size, backbone.channels)
+        if len(info.shape) == 3 and not isinstance(backbone.net.get_submodule(info.path), POOLS)
+    ]
+    return deepest(backbone.net, spatial)
+
+
+def gradcam(net: nn.Module, backbone: Backbone, image_size: int, layer: str | None = None) -> SaliencyMethod:
+    """Grad-CAM at `layer` (a layer name or module path; None: the last convolutional features)."""
+    path = backbone.path(layer) if layer else last_features(backbone, image_size)
+    attribution = LayerGradCam(net, net.get_submodule(path))
+    return SaliencyMethod(attribution, upsampled, lambda inputs: {"relu_attributions": True})

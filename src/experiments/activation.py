@@ -1,0 +1,119 @@
+"""Activation maximisation: a channel, a neuron, a whole layer (DeepDream), or a weighted sum of such terms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from convis.backbones import Backbone
+from convis.checks import as_list
+from convis.experiments.synthesis import Plan, Synthesis
+from convis.modules.visualisation import Group
+from convis.objectives import Objective
+from convis.objectives.activation import activation, diversity, neuron_position
+from convis.priors import Prior
+from convis.runtime.errors import ConvisError
+
+TERM_KEYS = ("layer", "channel", "neuron", "weight")
+
+
+def term_specs(cfg: DictConfig) -> list[list[dict]]:
+    """The activation objectives, each a list of terms: objective.terms as one, else one per layer."""
+    spec = cfg.objective
+    if spec.terms is None:
+        return [[{"layer": layer, "channel": spec.channel, "neuron": spec.neuron}] for layer in as_list(cfg.layer)]
+    terms = OmegaConf.to_container(spec.terms)
+    for entry in terms:
+        if (
+            not isinstance(entry, dict)
+            or "layer" not in entry
+            or set(entry) - set(TERM_KEYS)
+            or isinstance(entry.get("weight", 1.0), bool)
+            or not isinstance(entry.get("weight", 1.0), (int, float))
+        ):
+            keys = ", ".join(TERM_KEYS)
+            raise ConvisError(f"objective.terms entry {entry!r} is not a term: use the keys {keys} (layer required)")
+    return [terms]
+
+
+def resolved(term: dict, shape: tuple[int, ...]) -> dict:
+    """A term with its defaults filled in and its neuron, if any, as [y, x]."""
+    neuron = term.get("neuron")
+    where = None if neuron is None else list(neuron_position(term["layer"], shape, neuron))
+    return {"channel": None, "weight": 1.0, **term, "neuron": where}
+
+
+@dataclass
+class ActivationGroup:
+    """A group, its terms (resolved), and their weighted sum without diversity and prior (what is reported)."""
+
+    group: Group
+    terms: list[dict]
+    maximised: Objective
+
+
+def activation_group(
+    cfg: DictConfig, backbone: Backbone, prior: Prior, terms: list[dict], rows: slice
+) -> ActivationGroup:
+    """The group maximising the weighted sum of `terms`, plus the diversity term and the prior."""
+    layers = [t["layer"] for t in terms]
+    spread = cfg.objective.diversity_layer or layers[0]
+    extractor = backbone.extractor(list(dict.fromkeys([*layers, spread])))
+    with torch.no_grad():
+        probed = extractor(torch.zeros(1, backbone.channels, cfg.image_size, cfg.image_size))
+    shapes = {name: tuple(value.shape[1:]) for name, value in probed.items()}
+    terms = [resolved(t, shapes[t["layer"]]) for t in terms]
+    maximised = sum(t["weight"] * activation(t["layer"], shapes[t["layer"]], t["channel"], t["neuron"]) for t in terms)
+    objective = maximised + cfg.objective.diversity * diversity(spread) if cfg.objective.diversity else maximised
+    tag = repr(maximised) if len(terms) > 1 else maximised.terms[0][1].name
+    return ActivationGroup(Group(tag, rows, extractor, prior.add_to(objective), prior.transforms), terms, maximised)
+
+
+def activation_result(built: ActivationGroup, value: torch.Tensor) -> dict:
+    """One image's entry: a single term's layer, channel and neuron (a sum's layers only), and its value."""
+    single = built.terms[0] if len(built.terms) == 1 else {}
+    return {
+        "layer": "+".join(dict.fromkeys(t["layer"] for t in built.terms)),
+        "channel": single.get("channel"),
+        "neuron": single.get("neuron"),
+        "objective": repr(built.maximised),
+        "activation": float(value),
+    }
+
+
+def activation_plan(cfg: DictConfig, backbone: Backbone, prior: Prior) -> Plan:
+    """`objective.batch` images per activation objective, one group each."""
+    batch = cfg.objective.batch
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0:
+        raise ConvisError(f"objective.batch={batch!r} must be a positive whole number, e.g. objective.batch=4")
+    if cfg.objective.diversity and batch < 2:
+        raise ConvisError("objective.diversity compares the images of a batch: set objective.batch=2 or more")
+    built = [
+        activation_group(cfg, backbone, prior, terms, slice(k * batch, (k + 1) * batch))
+        for k, terms in enumerate(term_specs(cfg))
+    ]
+    names = [f"{b.group.tag}_{i}" if batch > 1 else b.group.tag for b in built for i in range(batch)]
+
+    @torch.no_grad()
+    def measure(image: torch.Tensor) -> list[dict]:
+        return [
+            activation_result(b, value) for b in built for value in -b.maximised(b.group.extractor(image[b.group.rows]))
+        ]
+
+    return Plan([b.group for b in built], names, measure)
+
+
+class Activation(Synthesis):
+    """`objective.batch` images per activation objective: one per layer in `layer`, or objective.terms."""
+
+    def layers(self) -> list[object]:
+        terms = as_list(self.cfg.objective.get("terms"))
+        named = (
+            [t.get("layer") if isinstance(t, DictConfig) else t for t in terms] if terms else as_list(self.cfg.layer)
+        )
+        return named + as_list(self.cfg.objective.get("diversity_layer"))
+
+    def plan(self, backbone: Backbone, prior: Prior) -> Plan:
+        return activation_plan(self.cfg, backbone, prior)

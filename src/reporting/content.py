@@ -1,0 +1,36 @@
+"""What a report shows, gathered from runs: the one type the HTML and Markdown writers read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from convis.reporting.curves import Chart
+from convis.reporting.grid import Grid
+from convis.reporting.runs import Run
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """Everything the HTML and Markdown writers show."""
+
+    title: str
+    root: Path
+    commands: list[str]
+    runs: list[Run]
+    grid: Grid
+    originals: list[tuple[str, Path]]
+    metrics: Table
+    jobs: Table
+    best: dict[str, Any] | None
+    charts: list[Chart]
+    provenance: Table
+    environments: list[tuple[str, dict[str, Any]]]
+    configs: list[tuple[str, str]]

@@ -1,0 +1,1 @@
+"""Run infrastructure: errors, atomic writers, provenance, stops and checkpoints, history and logs."""

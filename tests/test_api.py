@@ -1,0 +1,129 @@
+"""The Python API: a module and images held in memory, the CLI's numbers, no files unless asked, clear errors."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+import convis
+from convis.runtime.errors import ConvisError
+
+ROOT = Path(__file__).resolve().parents[1]
+QUIET = {"trainer": {"enable_progress_bar": False}}
+
+
+class Net(nn.Module):
+    """A user's own small classifier, defined in the notebook as it were."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, 2, 1), nn.ReLU())
+        self.pool, self.fc = nn.AdaptiveAvgPool2d(1), nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(self.features(x)).flatten(1))
+
+
+@pytest.fixture
+def net() -> Net:
+    torch.manual_seed(0)
+    return Net()
+
+
+@pytest.fixture
+def picture() -> np.ndarray:
+    return (np.random.default_rng(0).random((40, 50, 3)) * 255).astype(np.uint8)
+
+
+@pytest.fixture(autouse=True)
+def elsewhere(tmp_path, monkeypatch):
+    """Each test runs in an empty folder, so that a file written without output_dir would show."""
+    folder = tmp_path / "cwd"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def test_a_users_module_and_array_images_in_memory(net, picture, elsewhere):
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    inverted = convis.invert(
+        net, [picture, picture[:, ::-1].copy()], layer=["features.1", "features.3"], steps=3, image_size=32, **QUIET
+    )
+    assert [(r["layer"], r["image"]) for r in inverted.metrics["results"]] == [
+        ("features.1", "image0"),
+        ("features.1", "image1"),
+        ("features.3", "image0"),
+        ("features.3", "image1"),
+    ]
+    assert [image.size for image in inverted.images] == [(32, 32)] * 4 and inverted.output_dir is None
+    assert inverted.tensors["images"].shape == (4, 3, 32, 32)
+    classes = convis.class_model(net, ["b", 0], classes=["a", "b", "c"], steps=3, image_size=32, **QUIET)
+    assert [(r["target"], r["target_index"]) for r in classes.metrics["results"]] == [("b", 1), ("a", 0)]
+    maps = convis.saliency(net, torch.rand(3, 36, 36), image_size=32, **QUIET)
+    (result,) = maps.metrics["results"]
+    assert maps.tensors["maps"].shape == (1, 32, 32) and len(result["box"]) == 4 and len(maps.images) == 1
+    channel = convis.activation(net, "features.1", channel=2, steps=3, image_size=32, **QUIET)
+    assert channel.metrics["results"][0]["channel"] == 2
+    assert net.training and all(p.requires_grad for p in net.parameters())  # the caller's module as it was
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert not any(elsewhere.iterdir())  # nothing written without output_dir
+
+
+def test_output_dir_keeps_the_run_and_its_provenance(net, picture, tmp_path):
+    out = tmp_path / "run"
+    result = convis.invert(net, picture, layer="features.3", steps=2, image_size=32, output_dir=out, **QUIET)
+    assert result.output_dir == out and json.loads((out / "metrics.json").read_text()) == result.metrics
+    assert json.loads((out / "provenance.json").read_text())["status"] == "completed"
+    png = out / result.metrics["results"][0]["png"]
+    assert np.array_equal(np.asarray(Image.open(png).convert("RGB")), np.asarray(result.images[0]))
+    assert not (out / "wandb").exists()  # W&B only when asked
+
+
+def cli_metrics(folder: Path, *overrides: str) -> dict:
+    command = [
+        sys.executable,
+        "run.py",
+        *overrides,
+        "logger=none",
+        "print_config=false",
+        "trainer.enable_progress_bar=false",
+        f"hydra.run.dir={folder}",
+    ]
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True, env={**os.environ, "WANDB_MODE": "disabled"})
+    return json.loads((folder / "metrics.json").read_text())
+
+
+def test_the_same_numbers_as_the_command_line(tmp_path):
+    overrides = ["objective=inversion", "layer=block1_conv2", "backbone.weights=null", "image_size=32", "steps=4"]
+    expected = cli_metrics(tmp_path / "cli", *overrides)["results"]
+    api = convis.invert("vgg16", weights=None, layer="block1_conv2", image_size=32, steps=4, **QUIET)
+    runs = convis.run([*overrides, "trainer.enable_progress_bar=false"])
+    for got in (api.metrics["results"], runs.metrics["results"]):
+        assert [r["normalized_error"] for r in got] == [r["normalized_error"] for r in expected]
+    cli_png = np.asarray(Image.open(tmp_path / "cli" / expected[0]["png"]).convert("RGB"))
+    assert np.array_equal(np.asarray(api.images[0]), cli_png)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda net: convis.invert(net, "missing.jpg", layer="features.1"), "image file not found: missing.jpg"),
+        (lambda net: convis.invert(net, [1, 2], layer="features.1"), "cannot read an image from a int: give a path"),
+        (lambda net: convis.invert(net, layer="features.9"), r"unknown layer 'features.9' for Net"),
+        (lambda net: convis.invert(net, layr="features.1"), r"unknown key layr \(did you mean layer\?\)"),
+        (lambda net: convis.saliency(net, method="gradiant"), r"unknown method=gradiant \(did you mean gradient"),
+        (lambda net: convis.class_model(net, "tabby"), r"unknown class name target='tabby'"),
+        (lambda net: convis.invert(42, layer="x"), "model=int: give an nn.Module or a backbone name"),
+        (lambda net: convis.invert("vgg16", classes=["a"]), "classes=, mean=, std= and output= describe an nn.Module"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(net, call, message):
+    with pytest.raises(ConvisError, match=message):
+        call(net)
