@@ -28,7 +28,11 @@ from convis.runtime.errors import ConvisError, one_line
 
 @dataclass
 class Result:
-    """A run's outcome: metrics.json's dict, its pictures (one per result with a PNG) and its tensors."""
+    """A run's outcome: metrics.json's dict, its pictures (one per result with a PNG) and its tensors.
+
+    The tensors are what the run computed, unrounded: optimised images and originals in the network's
+    normalised input space (convis.data.images.denormalise gives [0, 1] pixels), saliency maps as they are.
+    """
 
     metrics: dict[str, Any]
     output_dir: Path | None

@@ -58,6 +58,7 @@ def build_trainer(cfg: DictConfig, max_steps: int, output_dir: Path, callbacks: 
     """
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
     bar = [LossBar()] if cfg.trainer.get("enable_progress_bar", True) else []
     return instantiate(
         cfg.trainer,
