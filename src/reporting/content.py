@@ -18,6 +18,17 @@ class Table:
 
 
 @dataclass
+class Section:
+    """The pictures and metrics of the runs of one objective (titled by it when a report has several)."""
+
+    title: str
+    grid: Grid
+    originals: list[tuple[str, Path]]
+    metrics: Table
+    summary: Table | None = None  # each run's metrics.json summary (saliency quality), where runs have one
+
+
+@dataclass
 class Report:
     """Everything the HTML and Markdown writers show."""
 
@@ -25,9 +36,7 @@ class Report:
     root: Path
     commands: list[str]
     runs: list[Run]
-    grid: Grid
-    originals: list[tuple[str, Path]]
-    metrics: Table
+    sections: list[Section]
     jobs: Table
     best: dict[str, Any] | None
     charts: list[Chart]

@@ -46,27 +46,30 @@ code, pre { background: #f6f6f6; font-size: 0.85em; } pre { padding: 0.6em; over
 {% for command in r.commands %}<p>Command: <code class="command">{{ command }}</code></p>
 {% endfor %}
 
-<h2>Pictures</h2>
-{% if r.grid.rows %}
-<table class="grid">
-{% if not r.grid.row_headers and r.grid.corner %}<caption>{{ r.grid.corner }}</caption>{% endif %}
-{% if r.grid.columns %}<tr>{% if r.grid.row_headers %}<th>{{ r.grid.corner }}</th>{% endif %}{% for column in r.grid.columns %}<th>{{ column }}</th>{% endfor %}</tr>{% endif %}
-{% for header, row in r.grid.rows %}<tr>{% if r.grid.row_headers %}<th>{{ header }}</th>{% endif %}
-{% for cell in row %}<td>{% if cell %}<figure><img class="picture" src="{{ cell.png | png }}" alt="{{ cell.labels.values() | join(' ') }}">{% if r.grid.captions %}<figcaption>{{ r.grid.caption_of(cell) }}</figcaption>{% endif %}</figure>{% endif %}</td>
-{% endfor %}</tr>
-{% endfor %}</table>
-{% else %}<p>No pictures: no run has a result with a PNG.</p>{% endif %}
-{% if r.originals %}<h3>Originals</h3><table class="grid"><tr>
-{% for name, path in r.originals %}<td><figure><img class="picture original" src="{{ path | png }}" alt="{{ name }}"><figcaption>{{ name }}</figcaption></figure></td>{% endfor %}
-</tr></table>{% endif %}
-
 {% macro table(t) %}<table>
 <tr>{% for h in t.headers %}<th>{{ h }}</th>{% endfor %}</tr>
 {% for row in t.rows %}<tr>{% for value in row %}<td>{{ value }}</td>{% endfor %}</tr>
 {% endfor %}</table>{% endmacro %}
 
-<h2>Metrics</h2>
-{% if r.metrics.rows %}{{ table(r.metrics) }}{% else %}<p>No metrics.json with results.</p>{% endif %}
+{% for s in r.sections %}
+<h2>Pictures{% if s.title %}: {{ s.title }}{% endif %}</h2>
+{% if s.grid.rows %}
+<table class="grid">
+{% if not s.grid.row_headers and s.grid.corner %}<caption>{{ s.grid.corner }}</caption>{% endif %}
+{% if s.grid.columns %}<tr>{% if s.grid.row_headers %}<th>{{ s.grid.corner }}</th>{% endif %}{% for column in s.grid.columns %}<th>{{ column }}</th>{% endfor %}</tr>{% endif %}
+{% for header, row in s.grid.rows %}<tr>{% if s.grid.row_headers %}<th>{{ header }}</th>{% endif %}
+{% for cell in row %}<td>{% if cell %}<figure><img class="picture" src="{{ cell.png | png }}" alt="{{ cell.labels.values() | join(' ') }}">{% if s.grid.captions %}<figcaption>{{ s.grid.caption_of(cell) }}</figcaption>{% endif %}</figure>{% endif %}</td>
+{% endfor %}</tr>
+{% endfor %}</table>
+{% else %}<p>No pictures: no run has a result with a PNG.</p>{% endif %}
+{% if s.originals %}<h3>Originals</h3><table class="grid"><tr>
+{% for name, path in s.originals %}<td><figure><img class="picture original" src="{{ path | png }}" alt="{{ name }}"><figcaption>{{ name }}</figcaption></figure></td>{% endfor %}
+</tr></table>{% endif %}
+
+<h2>Metrics{% if s.title %}: {{ s.title }}{% endif %}</h2>
+{% if s.metrics.rows %}{{ table(s.metrics) }}{% else %}<p>No metrics.json with results.</p>{% endif %}
+{% if s.summary %}<h3>Means over each run's images</h3>{{ table(s.summary) }}{% endif %}
+{% endfor %}
 
 {% if r.best %}<h2>Optuna: best parameters</h2>
 <table>{% for key, value in r.best.get("best_params", {}).items() %}<tr><th>{{ key }}</th><td>{{ value }}</td></tr>{% endfor %}

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from convis.runtime.writers import safe_name, write_bytes, write_text
 
 if TYPE_CHECKING:
-    from convis.reporting.content import Report, Table
+    from convis.reporting.content import Report, Section, Table
 
 FILES = "report_files"
 
@@ -33,8 +33,8 @@ def link(path: Path, root: Path, alt: str) -> str:
     return f"![{cell_text(alt)}]({Path(os.path.relpath(path, root)).as_posix()})"
 
 
-def grid_lines(report: Report) -> list[str]:
-    grid, root = report.grid, report.root
+def grid_lines(section: Section, root: Path) -> list[str]:
+    grid = section.grid
     if not grid.rows:
         return ["No pictures: no run has a result with a PNG."]
     width = max(len(cells) for _, cells in grid.rows)
@@ -52,16 +52,26 @@ def grid_lines(report: Report) -> list[str]:
     return [f"**{grid.corner}**", ""] * bool(grid.corner) + md_table(grid.columns or [""] * width, rows)
 
 
+def section_lines(section: Section, root: Path) -> list[str]:
+    """One objective's pictures, originals and metrics."""
+    title = f": {section.title}" if section.title else ""
+    lines = ["", f"## Pictures{title}", "", *grid_lines(section, root)]
+    if section.originals:
+        names = [name for name, _ in section.originals]
+        lines += ["", "### Originals", "", *md_table(names, [[link(p, root, n) for n, p in section.originals]])]
+    lines += ["", f"## Metrics{title}", "", *table(section.metrics)]
+    if section.summary:
+        lines += ["", "### Means over each run's images", "", *table(section.summary)]
+    return lines
+
+
 def render_markdown(report: Report, charts: list[Path]) -> str:
     """The Markdown text; `charts` are the written loss-curve files, in report.charts' order."""
     root = report.root
     lines = [f"# {report.title}", "", f"{len(report.runs)} run(s) in `{root}`.", ""]
-    lines += [f"Command: `{command}`" for command in report.commands] + ["", "## Pictures", ""]
-    lines += grid_lines(report)
-    if report.originals:
-        lines += ["", "### Originals", ""]
-        lines += md_table([name for name, _ in report.originals], [[link(p, root, n) for n, p in report.originals]])
-    lines += ["", "## Metrics", "", *table(report.metrics)]
+    lines += [f"Command: `{command}`" for command in report.commands]
+    for section in report.sections:
+        lines += section_lines(section, root)
     if report.best:
         lines += ["", "## Optuna: best parameters", "", "```json", json.dumps(report.best, indent=2), "```"]
     lines += ["", "## Jobs", "", *table(report.jobs), "", "## Loss curves", ""]

@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from convis.reporting.content import Report, Table
+from convis.reporting.content import Report, Section, Table
 from convis.reporting.curves import charts
 from convis.reporting.grid import cells, header, is_label, labels, layout, shown, swept, varying
 from convis.reporting.html import render_html
@@ -96,6 +96,40 @@ def optuna_best(root: Path) -> dict[str, Any] | None:
     return OmegaConf.to_container(OmegaConf.load(path)) if path.is_file() else None
 
 
+def summary_table(runs: Sequence[Run]) -> Table | None:
+    """One row per run with a metrics.json summary: its means (saliency quality), None when no run has one."""
+    summarised = [run for run in runs if run.metrics and run.metrics.get("summary")]
+    if not summarised:
+        return None
+    keys = list(dict.fromkeys(key for run in summarised for key in run.metrics["summary"]))
+    table = Table(["run", *keys])
+    for run in summarised:
+        table.rows.append([run.name, *(fmt(run.metrics["summary"].get(key)) for key in keys)])
+    return table
+
+
+def objective_of(run: Run) -> str:
+    """The objective a run ran, as its metrics.json or config names it."""
+    return str((run.metrics or {}).get("objective") or (run.config.get("objective") or {}).get("name") or "")
+
+
+def sections(runs: Sequence[Run], columns: int | None) -> list[Section]:
+    """One section per objective among the runs, in first-seen order; untitled when there is one."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(objective_of(run), []).append(run)
+    return [
+        Section(
+            title=name if len(groups) > 1 else "",
+            grid=layout(cells(group), columns),
+            originals=originals(group),
+            metrics=metrics_table(group),
+            summary=summary_table(group),
+        )
+        for name, group in groups.items()
+    ]
+
+
 def build(root: str | Path, columns: int | None = None) -> Report:
     """The report of every run in `root`; `columns` wraps a one-key grid (default: the runs' report.columns)."""
     root = Path(root)
@@ -109,9 +143,7 @@ def build(root: str | Path, columns: int | None = None) -> Report:
         root=root,
         commands=commands,
         runs=runs,
-        grid=layout(cells(runs), columns),
-        originals=originals(runs),
-        metrics=metrics_table(runs),
+        sections=sections(runs, columns),
         jobs=jobs_table(runs, names),
         best=optuna_best(root),
         charts=charts(runs, names),
