@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from convis.backbones import Backbone
 from convis.backbones.names import LOGITS
-from convis.checks import as_list, positive
+from convis.checks import positive
 from convis.config import options
 from convis.experiments.setup import configured_backbone
 from convis.runtime.errors import ConvisError, one_line
@@ -116,4 +116,4 @@ def experiment(
     return experiment_class(cfg)(cfg, backbone, data, model)
 
 
-__all__ = ["Experiment", "Result", "as_list", "experiment", "experiment_class"]
+__all__ = ["Experiment", "Result", "experiment", "experiment_class"]
