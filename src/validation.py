@@ -24,7 +24,7 @@ from convis.backbones.weights import looks_like_path
 from convis.checks import Rule, as_list, count, number, positive_number, positive_whole, whole
 from convis.experiments import Experiment, experiment
 from convis.runtime.errors import ConvisError, convis_cause, one_line
-from convis.targets import resolve_targets
+from convis.targets import class_names, resolve_targets
 
 # the size a network is probed at when a smaller one fails: if that fails too, the size is not the problem
 PROBE_SIZE = 224
@@ -137,9 +137,11 @@ def meta_backbone(cfg: DictConfig) -> Backbone | None:
 
     None when a model cannot be built there (its construction reads values): the run checks it then.
     """
+    # a weights file may resize the head: backbone.classes is checked against the file when it is read
+    unnamed = {"classes": None} if weights_file(cfg) and cfg.backbone.get("classes") is not None else {}
     try:
         with torch.device("meta"):
-            return instantiate(cfg.backbone, weights=None, seed=0)
+            return instantiate(cfg.backbone, weights=None, seed=0, **unnamed)
     except InstantiationException as err:
         if (problem := convis_cause(err)) is not None:
             raise problem from err
@@ -160,9 +162,19 @@ def check_network(cfg: DictConfig, chosen: Experiment, given: Backbone | None = 
     for layer in layers:
         backbone.path(layer)
     check_size(backbone, layers, cfg.image_size)
-    weights = None if given else cfg.backbone.get("weights")
-    if chosen.targeted and not (weights and looks_like_path(str(weights))):
-        resolve_targets(as_list(cfg.target), backbone.categories)  # a fine-tuned file brings its own classes
+    if not chosen.targeted:
+        return
+    if given is None and weights_file(cfg):  # a weights file brings its classes, or backbone.classes names them
+        if cfg.backbone.get("classes") is not None:
+            resolve_targets(as_list(cfg.target), class_names(cfg.backbone.classes))
+        return
+    resolve_targets(as_list(cfg.target), backbone.categories)
+
+
+def weights_file(cfg: DictConfig) -> bool:
+    """Whether backbone.weights names a file (whose head and classes only reading it tells)."""
+    weights = cfg.backbone.get("weights")
+    return bool(weights) and looks_like_path(str(weights))
 
 
 def fits(extractor: FeatureExtractor, channels: int, size: int) -> bool:

@@ -21,8 +21,9 @@ from torchvision.models import get_model_weights
 from convis.backbones import names as layer_names
 from convis.backbones.chain import as_chain
 from convis.backbones.extractor import FeatureExtractor, Logits, without_inplace
-from convis.backbones.weights import file_weights, load_into, looks_like_path, pretrained_state_dict
+from convis.backbones.weights import file_weights, load_into, looks_like_path, pretrained_state_dict, strip_prefix
 from convis.runtime.errors import ConvisError
+from convis.targets import class_names
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +95,10 @@ def head_path(model: nn.Module) -> str:
 
 
 def replace_head(model: nn.Module, classes: int) -> None:
-    """Swap the classifier's last Linear (the logits) for a new one with `classes` outputs."""
+    """Swap the classifier's last Linear (the logits) for a new one with `classes` outputs (a bias if it had one)."""
     path = head_path(model)
-    model.set_submodule(path, nn.Linear(model.get_submodule(path).in_features, classes))
+    head = model.get_submodule(path)
+    model.set_submodule(path, nn.Linear(head.in_features, classes, bias=head.bias is not None))
 
 
 def torchvision_names() -> list[str]:
@@ -134,32 +136,78 @@ def _seeded(build: Callable[[], nn.Module], seed: int) -> nn.Module:
 
 
 def _load_file(model: nn.Module, weights: str, arch: str, categories: list[str]) -> list[str]:
-    """Load a state-dict or checkpoint file; a finetune checkpoint resizes the head to its classes."""
+    """Load a state-dict or checkpoint file into `model`; its class names after loading.
+
+    A finetune checkpoint brings its classes. A plain state dict whose head (the last Linear) has
+    another number of outputs, a network fine-tuned elsewhere, resizes the head to it: its classes
+    are "0", "1", ... until backbone.classes names them.
+    """
     state, meta = file_weights(weights)
     if meta is not None:
         if meta["arch"] != arch:
             raise ConvisError(f"checkpoint {weights} was fine-tuned from {meta['arch']}: set backbone={meta['arch']}")
         categories = list(meta["classes"])
         replace_head(model, len(categories))
-    load_into(model, state, arch, f"file {weights}")
-    return categories
+        load_into(model, state, arch, weights)
+        return categories
+    state = strip_prefix(state, set(model.state_dict()))
+    resized = _fit_head(model, state)
+    load_into(model, state, arch, weights)
+    if resized is None:
+        return categories
+    log.info("%s resized to %d classes from %s", resized, _classes(model), weights)
+    return default_categories(model)
 
 
-def build_model(arch: str, weights: str | None = "IMAGENET1K_V1", seed: int = 0) -> tuple[nn.Module, list[str]]:
+def _fit_head(model: nn.Module, state: dict[str, torch.Tensor]) -> str | None:
+    """Resize the head to the number of classes the file's head has, where only that differs; its path if it did."""
+    try:
+        path = head_path(model)
+    except ConvisError:
+        return None  # no Linear head: a file that does not fit is named key by key when loaded
+    head, weight = model.get_submodule(path), state.get(f"{path}.weight")
+    if (
+        weight is None
+        or weight.ndim != 2
+        or weight.shape[1] != head.in_features
+        or weight.shape[0] == head.out_features
+    ):
+        return None
+    replace_head(model, weight.shape[0])
+    return path
+
+
+def _named(model: nn.Module, categories: list[str], classes: object, owner: str) -> list[str]:
+    """`backbone.classes` (a list, or a .json or .txt file), when given, as the head's class names."""
+    if classes is None:
+        return categories
+    names = class_names(classes)
+    outputs = _classes(model)
+    if outputs and len(names) != outputs:
+        raise ConvisError(
+            f"backbone.classes has {len(names)} names but {owner}'s head has {outputs} outputs "
+            f"({head_path(model)}): give one name per output, in index order"
+        )
+    return names
+
+
+def build_model(
+    arch: str, weights: str | None = "IMAGENET1K_V1", seed: int = 0, classes: object = None
+) -> tuple[nn.Module, list[str]]:
     """torchvision's `arch`, trainable, with pretrained, random (seeded) or file weights; and its class names.
 
-    A finetune checkpoint brings its own classes: the head is resized to them before loading.
+    A finetune checkpoint brings its own classes, a state dict trained elsewhere its number of classes:
+    the head is resized to them before loading. `classes` (a list, or a .json or .txt file) names them.
     """
     _check_arch(arch)
     model = _seeded(lambda: torchvision.models.get_model(arch, weights=None), seed)
     categories = list(get_model_weights(arch).DEFAULT.meta.get("categories") or [])
-    if weights is None:
-        return model, categories
-    weights = str(weights)
-    if looks_like_path(weights):
-        return model, _load_file(model, weights, arch, categories)
-    load_into(model, pretrained_state_dict(arch, weights), arch, weights)
-    return model, categories
+    owner = arch
+    if weights is not None and looks_like_path(str(weights)):
+        categories, owner = _load_file(model, str(weights), arch, categories), str(weights)
+    elif weights is not None:
+        load_into(model, pretrained_state_dict(arch, str(weights)), arch, str(weights), file=False)
+    return model, _named(model, categories, classes, owner)
 
 
 def _frozen(net: nn.Module) -> nn.Module:
@@ -211,13 +259,18 @@ def _classes(model: nn.Module) -> int:
 
 
 def build_backbone(
-    arch: str, weights: str | None = "IMAGENET1K_V1", seed: int = 0, channels_last: bool = True, **_: Any
+    arch: str,
+    weights: str | None = "IMAGENET1K_V1",
+    seed: int = 0,
+    channels_last: bool = True,
+    classes: object = None,
+    **_: Any,
 ) -> Backbone:
     """Build torchvision's `arch` with pretrained, random (seeded) or file weights, frozen.
 
-    Extra config keys (e.g. `image_size`, read by the run's config) are ignored here.
+    `classes` names the head's outputs. Extra config keys (e.g. `image_size`, read by the run's config) are ignored.
     """
-    model, categories = build_model(arch, weights, seed)
+    model, categories = build_model(arch, weights, seed, classes)
     mean, std = normalisation(arch)
     return assemble(model, arch, mean, std, categories, channels_last)
 
@@ -233,9 +286,13 @@ def timm_backbone(
     seed: int = 0,
     channels_last: bool = True,
     output: str | int | None = None,
+    classes: object = None,
     **_: Any,
 ) -> Backbone:
-    """A timm model by name: weights `pretrained` (timm's download and cache), null, or a file."""
+    """A timm model by name: weights `pretrained` (timm's download and cache), null, or a file.
+
+    `classes` names its outputs: a list, or a .json or .txt file.
+    """
     try:
         import timm
     except ImportError:
@@ -255,6 +312,7 @@ def timm_backbone(
     categories: list[str] = []
     if weights is not None and not pretrained:
         categories = _load_file(model, str(weights), name, categories)
+    categories = _named(model, categories, classes, name if weights is None or pretrained else str(weights))
     config = model.pretrained_cfg or {}
     mean, std = config.get("mean", IMAGENET_MEAN), config.get("std", IMAGENET_STD)
     return assemble(model, name, mean, std, categories, channels_last, output)
@@ -266,19 +324,23 @@ def custom_backbone(
     seed: int = 0,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
-    classes: Sequence[str] | None = None,
+    classes: object = None,
     channels_last: bool = True,
     output: str | int | None = None,
     **_: Any,
 ) -> Backbone:
-    """The user's own nn.Module, given by `_target_` (built here, seeded), with an optional weights file."""
+    """The user's own nn.Module, given by `_target_` (built here, seeded), with an optional weights file.
+
+    `classes` names the head's outputs: a list, or a .json list or .txt file (one name a line).
+    """
     net = _seeded(lambda: instantiate(model), seed)
     if not isinstance(net, nn.Module):
         raise ConvisError(f"backbone.model built a {type(net).__name__}, not a torch.nn.Module")
     arch = type(net).__name__
     if len(mean) != len(std):
         raise ConvisError(f"backbone.mean has {len(mean)} values but backbone.std has {len(std)}: give one per channel")
-    categories = list(classes or [])
+    categories: list[str] = []
     if weights is not None:
         categories = _load_file(net, str(weights), arch, categories)
+    categories = _named(net, categories, classes, arch if weights is None else str(weights))
     return assemble(net, arch, mean, std, categories, channels_last, output)

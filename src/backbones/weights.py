@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import zipfile
 from pathlib import Path
 from urllib.error import URLError
 
@@ -47,8 +49,8 @@ def pretrained_state_dict(arch: str, name: str) -> dict[str, torch.Tensor]:
 def file_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict | None]:
     """A state dict read from a file with weights_only=True, and a finetune checkpoint's metadata.
 
-    A Lightning checkpoint's `state_dict` is unwrapped. A finetune checkpoint carries
-    `convis = {"arch", "classes", "prefix"}`: its keys lose the module's `prefix`.
+    A Lightning checkpoint's `state_dict` (or a training loop's `model_state_dict` or `model`) is unwrapped.
+    A finetune checkpoint carries `convis = {"arch", "classes", "prefix"}`: its keys lose the module's `prefix`.
     """
     path = Path(path).expanduser()
     if not path.is_file():
@@ -57,20 +59,59 @@ def file_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict | None
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several unrelated types for bad files
         if "unsupported global" in str(err).lower():
-            raise ConvisError(
-                f"weights file {path} holds objects other than tensors; convis loads with "
-                "weights_only=True and runs no code from a weights file: save model.state_dict() instead"
-            ) from err
+            raise ConvisError(_not_weights_only(path, err)) from err
         raise ConvisError(f"weights file {path} is not a readable PyTorch file ({_reason(err)})") from err
     meta = _finetune_meta(state, path)
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
+    state = _unwrapped(state)
     if meta is not None:
         prefix = meta["prefix"]
         state = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ConvisError(f"weights file {path} is not a state dict (a mapping of names to tensors)")
+        raise ConvisError(
+            f"weights file {path} is not a state dict (a mapping of names to tensors): "
+            "save one with torch.save(model.state_dict(), PATH)"
+        )
     return state, meta
+
+
+WRAPPERS = ("state_dict", "model_state_dict", "model")  # where checkpoints keep the model's weights
+
+
+def _unwrapped(checkpoint: object) -> object:
+    """The model's state dict inside a checkpoint dict (Lightning's, a training loop's), else the file as read."""
+    if not isinstance(checkpoint, dict) or all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        return checkpoint
+    for key in WRAPPERS:
+        if isinstance(checkpoint.get(key), dict):
+            return checkpoint[key]
+    return checkpoint
+
+
+def _not_weights_only(path: Path, err: Exception) -> str:
+    """The fix for a file weights_only=True refuses: a whole pickled model, or other objects with code."""
+    found = re.search(r"GLOBAL ([\w.]+)", str(err))
+    named = f" ({found.group(1)})" if found else ""
+    if _pickled_module(path):
+        return (
+            f"weights file {path} is a whole pickled model{named}, which convis never unpickles (that runs code "
+            f"from the file): where it was saved, save its weights instead, torch.save(model.state_dict(), "
+            f"'{path.name}'), and give that file"
+        )
+    return (
+        f"weights file {path} holds objects other than tensors{named}; convis loads with weights_only=True and "
+        "runs no code from a weights file: save model.state_dict() instead"
+    )
+
+
+def _pickled_module(path: Path) -> bool:
+    """Whether the file's pickle describes an nn.Module (its attribute dict), read as bytes, never unpickled."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next((n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"), None)
+            data = archive.read(name) if name else b""
+    except (zipfile.BadZipFile, OSError):
+        data = path.read_bytes()[: 1 << 20]  # torch's legacy format: the pickle comes first
+    return b"_modules" in data and b"_parameters" in data
 
 
 def _reason(err: Exception) -> str:
@@ -91,29 +132,75 @@ def _finetune_meta(checkpoint: object, path: Path) -> dict | None:
     return meta
 
 
+BN_COUNT = "num_batches_tracked"  # BatchNorm's step counter, which some saved state dicts leave out
+
+
+def _core(keys: object) -> set[str]:
+    return {key for key in keys if not key.endswith(BN_COUNT)}
+
+
 def strip_prefix(state: dict[str, torch.Tensor], keys: set[str]) -> dict[str, torch.Tensor]:
-    """`state` without the attribute prefix a LightningModule adds (`model.`, `net.`...) when that makes it fit."""
-    if set(state) == keys:
+    """`state` without a wrapper's key prefix when that makes it fit `keys` better.
+
+    DataParallel and DDP add `module.`, a LightningModule its attribute's name (`model.`, `net.`), and
+    wrappers nest (`module.model.`, `model.net.`): the prefix (up to three parts) that leaves the most
+    keys of `keys` wins; keys without it (a loss's buffers beside the model) are dropped.
+    """
+    wanted = _core(keys)
+    if _core(state) == wanted:
         return state
-    for prefix in {key.split(".", 1)[0] + "." for key in state if "." in key}:
+    best, score = state, len(_core(state) & wanted)
+    prefixes = {".".join(key.split(".")[:depth]) + "." for key in state for depth in (1, 2, 3)}
+    for prefix in sorted(prefixes, key=len):
         stripped = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
-        if set(stripped) == keys:
-            return stripped
-    return state
+        fit = len(_core(stripped) & wanted)
+        if fit > score:
+            best, score = stripped, fit
+    return best
 
 
-def load_into(model: nn.Module, state: dict[str, torch.Tensor], arch: str, source: str) -> None:
-    """Load `state` into `model`, failing with a one-line summary when it is for another network."""
-    own = model.state_dict()
-    state = strip_prefix(state, set(own))
+def _shape(tensor: torch.Tensor) -> str:
+    return str(list(tensor.shape))
+
+
+def misfit(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], arch: str, source: str) -> str | None:
+    """Why `state` does not fit a model whose state dict is `own`: counts and the first key that differs."""
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     mismatched = [k for k in own if k in state and own[k].shape != state[k].shape]
-    if missing or unexpected or mismatched:
-        detail = ", ".join(
-            f"{len(keys)} {what} (e.g. {keys[0]})"
-            for what, keys in (("missing", missing), ("unexpected", unexpected), ("mismatched", mismatched))
-            if keys
+    if not (missing or unexpected or mismatched):
+        return None
+    counts = ", ".join(
+        f"{len(keys)} {what}"
+        for what, keys in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("mismatched shapes", mismatched),
         )
-        raise ConvisError(f"weights {source} do not fit backbone {arch}: {detail}; is it for another architecture?")
+        if keys
+    )
+    differing = {*missing, *mismatched}
+    first = next((k for k in own if k in differing), None)
+    if first is None:
+        detail = f"{source} has {unexpected[0]}, which {arch} has not"
+    elif first in missing:
+        detail = f"{first} of {arch} is missing from {source}"
+    else:
+        detail = f"{first} is {_shape(state[first])} in {source} but {_shape(own[first])} in {arch}"
+    return f"{counts}; first: {detail}"
+
+
+def load_into(model: nn.Module, state: dict[str, torch.Tensor], arch: str, source: str, file: bool = True) -> None:
+    """Load `state` into `model`, or fail with one line: the counts of keys that differ, and the first.
+
+    A wrapper's key prefix is stripped and BatchNorm's `num_batches_tracked`, where the file lacks it, kept as is.
+    """
+    own = model.state_dict()
+    state = strip_prefix(state, set(own))
+    state = {k: v for k, v in state.items() if k in own or not k.endswith(BN_COUNT)}
+    state |= {k: v for k, v in own.items() if k.endswith(BN_COUNT) and k not in state}
+    problem = misfit(own, state, arch, source)
+    if problem is not None:
+        what = f"weights file {source}" if file else f"weights {source}"
+        raise ConvisError(f"{what} do not fit backbone {arch}: {problem}; is it for another architecture?")
     model.load_state_dict(state)
