@@ -127,14 +127,21 @@ def run_folder(output_dir: str | Path | None) -> Iterator[Path]:
         yield Path(folder)
 
 
-def model_overrides(model: Model, weights: object) -> list[str]:
-    """A backbone name as its config: conf/backbone/NAME.yaml where there is one, else torchvision's NAME."""
+def model_overrides(model: Model, weights: object, classes: object = None) -> list[str]:
+    """A backbone name as its config: conf/backbone/NAME.yaml where there is one, else torchvision's NAME.
+
+    `weights=` and `classes=` become backbone.weights and backbone.classes.
+    """
     if not isinstance(model, str):
         return []
     chosen = (
         [f"backbone={model}"] if model in options("backbone") else ["backbone=torchvision", f"backbone.name={model}"]
     )
-    return chosen + ([f"backbone.weights={value_text(weights)}"] if weights != "default" else [])
+    if weights != "default":
+        chosen.append(f"backbone.weights={value_text(weights)}")
+    if classes is not None:
+        chosen.append(f"backbone.classes={value_text(classes)}")
+    return chosen
 
 
 def device_overrides(model: Model) -> list[str]:
@@ -156,11 +163,9 @@ def backbone_of(
     output: str | int | None,
 ) -> Backbone:
     """The frozen network of a run: a frozen copy of the caller's module, or the configured backbone."""
-    if isinstance(model, str):
-        if classes is not None or mean is not None or std is not None or output is not None:
-            raise ConvisError(
-                "classes=, mean=, std= and output= describe an nn.Module you pass; a named backbone knows them"
-            )
+    if isinstance(model, str):  # its classes= is backbone.classes
+        if mean is not None or std is not None or output is not None:
+            raise ConvisError("mean=, std= and output= describe an nn.Module you pass; a named backbone knows them")
         return configured_backbone(cfg)
     if not isinstance(model, nn.Module):
         raise ConvisError(f"model={type(model).__name__}: give an nn.Module or a backbone name such as 'vgg16'")
@@ -192,7 +197,7 @@ def visualise(
     **config: Any,
 ) -> Result:
     """Run `objective` on `model` (and `image`, else the configured dataset) with the keyword config."""
-    overrides = [f"objective={objective}", *model_overrides(model, weights), *device_overrides(model)]
+    overrides = [f"objective={objective}", *model_overrides(model, weights, classes), *device_overrides(model)]
     overrides = with_defaults([*overrides, *overrides_of(config)], quiet(output_dir))
     with run_folder(output_dir) as folder, quiet_lightning():
         cfg = compose_config(overrides, folder)

@@ -121,7 +121,7 @@ def test_the_same_numbers_as_the_command_line(tmp_path):
         (lambda net: convis.saliency(net, method="gradiant"), r"unknown method=gradiant \(did you mean gradient"),
         (lambda net: convis.class_model(net, "tabby"), r"unknown class name target='tabby'"),
         (lambda net: convis.invert(42, layer="x"), "model=int: give an nn.Module or a backbone name"),
-        (lambda net: convis.invert("vgg16", classes=["a"]), "classes=, mean=, std= and output= describe an nn.Module"),
+        (lambda net: convis.invert("vgg16", mean=[0.5]), "mean=, std= and output= describe an nn.Module"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(net, call, message):
