@@ -44,10 +44,17 @@ Model = nn.Module | str
 
 
 def execute(
-    cfg: DictConfig, backbone: Backbone | None = None, data: Any = None, model: nn.Module | None = None
+    cfg: DictConfig,
+    backbone: Backbone | None = None,
+    data: Any = None,
+    model: nn.Module | None = None,
+    overrides: list[str] | None = None,
 ) -> Result:
-    """Check a composed config (on the given network), record its provenance, run it into cfg.output_dir."""
-    with provenance.recorded(cfg, Path(cfg.output_dir)):
+    """Check a composed config (on the given network), record its provenance, run it into cfg.output_dir.
+
+    `overrides`: what composed it, for provenance.json (the command line's own when Hydra runs the job).
+    """
+    with provenance.recorded(cfg, Path(cfg.output_dir), overrides):
         validate(cfg, backbone)
         if cfg.get("print_config"):
             show_config(cfg)
@@ -130,8 +137,12 @@ def run_folder(output_dir: str | Path | None) -> Iterator[Path]:
 def model_overrides(model: Model, weights: object, classes: object = None) -> list[str]:
     """A backbone name as its config: conf/backbone/NAME.yaml where there is one, else torchvision's NAME.
 
-    `weights=` and `classes=` become backbone.weights and backbone.classes.
+    `weights=` and `classes=` become backbone.weights and backbone.classes. An nn.Module is recorded as
+    backbone=custom naming its class, so that provenance.json says what ran (its weights are the object's).
     """
+    if isinstance(model, nn.Module):
+        kind = type(model)
+        return ["backbone=custom", f"backbone.model._target_={kind.__module__}.{kind.__qualname__}"]
     if not isinstance(model, str):
         return []
     chosen = (
@@ -203,7 +214,8 @@ def visualise(
         cfg = compose_config(overrides, folder)
         backbone = backbone_of(model, cfg, classes, mean, std, output)
         data = None if image is None else given_images(image, cfg.image_size, backbone.mean, backbone.std)
-        result = execute(cfg, backbone, data, model if isinstance(model, nn.Module) else None).load_images()
+        given = model if isinstance(model, nn.Module) else None
+        result = execute(cfg, backbone, data, given, overrides).load_images()
     if output_dir is None:
         result.output_dir = None
     return result
@@ -238,8 +250,8 @@ def finetune(model: Model, dataset: str = "shapes", **config: Any) -> Result:
 def run(overrides: Sequence[str], output_dir: str | Path | None = None) -> Result:
     """A run from the command line's overrides, e.g. convis.run(["objective=inversion", "layer=block5_conv3"])."""
     with run_folder(output_dir) as folder, quiet_lightning():
-        cfg = compose_config(with_defaults(overrides, quiet(output_dir)), folder)
-        result = execute(cfg).load_images()
+        overrides = with_defaults(overrides, quiet(output_dir))
+        result = execute(compose_config(overrides, folder), overrides=overrides).load_images()
     if output_dir is None:
         result.output_dir = None
     return result

@@ -80,7 +80,9 @@ def test_output_dir_keeps_the_run_and_its_provenance(net, picture, tmp_path):
     out = tmp_path / "run"
     result = convis.invert(net, picture, layer="features.3", steps=2, image_size=32, output_dir=out, **QUIET)
     assert result.output_dir == out and json.loads((out / "metrics.json").read_text()) == result.metrics
-    assert json.loads((out / "provenance.json").read_text())["status"] == "completed"
+    record = json.loads((out / "provenance.json").read_text())
+    assert record["status"] == "completed" and "layer='features.3'" in record["overrides"]
+    assert f"backbone.model._target_={__name__}.Net" in record["overrides"]  # what ran: the caller's class
     png = out / result.metrics["results"][0]["png"]
     assert np.array_equal(np.asarray(Image.open(png).convert("RGB")), np.asarray(result.images[0]))
     assert not (out / "wandb").exists()  # W&B only when asked

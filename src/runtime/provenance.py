@@ -113,11 +113,11 @@ def command() -> list[str]:
     return [Path(sys.executable).name, *sys.argv]
 
 
-def collect(cfg: DictConfig) -> dict[str, Any]:
+def collect(cfg: DictConfig, overrides: list[str] | None = None) -> dict[str, Any]:
     """Everything provenance.json holds at the start of a run."""
     return {
         "command": command(),
-        "overrides": job_overrides(),
+        "overrides": job_overrides() if overrides is None else overrides,
         "seed": cfg.get("seed"),
         "host": platform.node(),
         "pid": os.getpid(),
@@ -138,7 +138,7 @@ def read(output_dir: Path) -> dict[str, Any] | None:
 
 
 @contextmanager
-def recorded(cfg: DictConfig, output_dir: Path) -> Iterator[dict[str, Any]]:
+def recorded(cfg: DictConfig, output_dir: Path, overrides: list[str] | None = None) -> Iterator[dict[str, Any]]:
     """Write provenance.json before the run and its end (status, time, error) after it.
 
     A resumed run keeps the original record and appends the resuming command to `resumed`.
@@ -146,7 +146,7 @@ def recorded(cfg: DictConfig, output_dir: Path) -> Iterator[dict[str, Any]]:
     output_dir = Path(output_dir)
     record = read(output_dir) if cfg.get("resume") else None
     if record is None:
-        record = collect(cfg)
+        record = collect(cfg, overrides)
     else:
         record.setdefault("resumed", []).append({"command": command(), "started": now()})
         record.update(status="running", finished=None, error=None)
