@@ -28,7 +28,12 @@ def resolve_target(target: int | str, categories: Sequence[str]) -> int:
         return lookup[_normal(str(target))]
     close = difflib.get_close_matches(_normal(str(target)), list(lookup), n=5, cutoff=0.5)
     hint = f"; closest: {', '.join(categories[lookup[c]] for c in close)}" if close else ""
-    raise ConvisError(f"unknown class name target={target!r}{hint} (or give a class index 0-{len(categories) - 1})")
+    unnamed = all(name == str(i) for i, name in enumerate(categories))
+    naming = "; this network's classes have no names: give them with backbone.classes (a list, .json or .txt)"
+    raise ConvisError(
+        f"unknown class name target={target!r}{hint} (or give a class index 0-{len(categories) - 1})"
+        + (naming if unnamed else "")
+    )
 
 
 def resolve_targets(targets: int | str | Sequence[int | str] | None, categories: Sequence[str]) -> list[int]:

@@ -3,7 +3,7 @@
 import pytest
 
 from convis.runtime.errors import ConvisError
-from convis.targets import resolve_targets
+from convis.targets import resolve_target, resolve_targets
 
 CATEGORIES = ["tench", "goldfish", "tabby", "tiger cat", "golden retriever"]
 
@@ -23,3 +23,8 @@ def test_unknown_name_suggests_the_closest():
 def test_index_out_of_range(bad):
     with pytest.raises(ConvisError, match=r"out of range: this model has classes 0 to 4"):
         resolve_targets(bad, CATEGORIES)
+
+
+def test_a_name_for_unnamed_classes_says_how_to_name_them():
+    with pytest.raises(ConvisError, match=r"target='cat' \(or give a class index 0-2\); .* backbone.classes"):
+        resolve_target("cat", ["0", "1", "2"])
