@@ -61,7 +61,16 @@ def one_line(message: str) -> str:
 
 
 def hydra_problem(err: Exception) -> str:
-    """The one line to print for a command line Hydra could not compose (bad option, key, value or syntax)."""
+    """The one line to print for a command line Hydra could not compose (bad option, key, value or syntax).
+
+    Hydra's messages repeat the overrides, so secrets (`+logger.api_key=...`, the environment's keys) are scrubbed.
+    """
+    from convis.runtime.provenance import scrub  # provenance imports this module
+
+    return scrub(_hydra_problem(err))
+
+
+def _hydra_problem(err: Exception) -> str:
     if isinstance(err, MissingConfigException) and err.options is not None and err.missing_cfg_file:
         group, _, value = err.missing_cfg_file.rpartition("/")
         return str(unknown(group, value, err.options))
