@@ -11,8 +11,9 @@ from omegaconf import DictConfig
 
 from convis.backbones import Backbone
 from convis.backbones.probe import probe
+from convis.checks import as_list
 from convis.data.images import denormalise
-from convis.experiments.base import Experiment, Result, as_list
+from convis.experiments.base import Experiment, Result
 from convis.experiments.visualise import initial_image, optimise
 from convis.metrics.image import psnr, ssim
 from convis.modules.visualisation import Group, VisualisationModule
