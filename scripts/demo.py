@@ -53,11 +53,13 @@ def inversion_table(checkpoint: Path) -> None:
     """The original project's VGG16 table where its weights are cached, else the fine-tuned network's."""
     if imagenet_vgg16_cached():
         say("ImageNet VGG16 weights are cached: the original project's table (the cat, 224 px, 350 steps)")
-        convis.run(["experiment=seed_table", "trainer.enable_progress_bar=false"], output_dir=OUT / "inversion")
+        convis.run(["experiment=seed_table", "trainer.enable_progress_bar=false"], output_dir=OUT / "1_inversion")
         return
     say("no ImageNet weights in torch's cache (offline): inverting the fine-tuned MobileNetV2 instead of VGG16")
     three = {"dataset": "shapes", "dataset.size": 3}  # one disc, one square, one triangle
-    convis.invert("mobilenet_v2", layer=LAYERS, weights=str(checkpoint), output_dir=OUT / "inversion", **three, **QUIET)
+    convis.invert(
+        "mobilenet_v2", layer=LAYERS, weights=str(checkpoint), output_dir=OUT / "1_inversion", **three, **QUIET
+    )
 
 
 def main() -> None:
@@ -66,10 +68,10 @@ def main() -> None:
     checkpoint = trained_network()
     inversion_table(checkpoint)
     say("a class model of each class")
-    convis.class_model("mobilenet_v2", CLASSES, weights=str(checkpoint), output_dir=OUT / "class_models", **QUIET)
+    convis.class_model("mobilenet_v2", CLASSES, weights=str(checkpoint), output_dir=OUT / "2_class_models", **QUIET)
     say("gradient saliency on 60 held-out shapes, with GrabCut boxes, pointing game, deletion and insertion")
     held_out = {"dataset": "shapes", "dataset.split": "val", "dataset.size": 300}
-    convis.saliency("mobilenet_v2", weights=str(checkpoint), output_dir=OUT / "saliency", **held_out, **QUIET)
+    convis.saliency("mobilenet_v2", weights=str(checkpoint), output_dir=OUT / "3_saliency", **held_out, **QUIET)
     html, _ = write(OUT, columns=3)
     say(f"done in {time.perf_counter() - start:.0f} s: open {html} in a browser")
 
