@@ -13,6 +13,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from convis.backbones import FeatureExtractor
 from convis.objectives import INPUT, Objective
 from convis.priors.prior import Constraint, Transform
+from convis.priors.transforms import Crop, centre_crop
 from convis.runtime.errors import NonFiniteLoss
 from convis.runtime.logs import is_logging_step
 
@@ -26,6 +27,7 @@ class Group:
     extractor: FeatureExtractor
     objective: Objective
     transforms: Sequence[Transform] = field(default_factory=list)
+    crop: Crop | None = None  # the authors' jitter: a random window of a padded canvas (before `transforms`)
 
 
 class StepDataset(torch.utils.data.Dataset):
@@ -46,7 +48,9 @@ class VisualisationModule(L.LightningModule):
 
     Each step runs every group through its own cut network (backward per group keeps one
     graph alive at a time), then steps the optimiser and applies the pixel constraints.
-    The last `final_steps` run at `final_lr_factor` times the rate without transforms.
+    The last `final_steps` run at `final_lr_factor` times the rate without transforms or crop jitter,
+    on the image at the centre of the canvas; with `final_reset` they start from a fresh optimiser
+    state (momentum and the like zeroed), as the authors' second call of their optimiser does.
     A loss term that goes NaN or Inf stops the run at the next logging step (NonFiniteLoss);
     `last_good` keeps the last image whose losses were all finite.
     """
@@ -60,6 +64,7 @@ class VisualisationModule(L.LightningModule):
         final_steps: int = 0,
         final_lr_factor: float = 1.0,
         constraints: Sequence[Constraint] = (),
+        final_reset: bool = False,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -68,6 +73,8 @@ class VisualisationModule(L.LightningModule):
         self.extractors = nn.ModuleList(g.extractor for g in self.groups)
         self.make_optimizer = optimizer
         self.steps, self.final_steps, self.final_lr_factor = steps, final_steps, final_lr_factor
+        self.final_reset = final_reset
+        self.margin = int(getattr(param, "margin", 0))  # pixels of canvas around the image (crop jitter)
         self.constraints = list(constraints)
         self.last_good: torch.Tensor | None = None
         self.first_bad: torch.Tensor | None = None  # per logged value: the step it went non-finite, 0 if never
@@ -92,10 +99,25 @@ class VisualisationModule(L.LightningModule):
     def train_dataloader(self) -> torch.utils.data.DataLoader:
         return torch.utils.data.DataLoader(StepDataset(self.steps), batch_size=None)
 
-    def losses(self, image: torch.Tensor, group: Group, robust: bool) -> dict[str, torch.Tensor]:
-        """The group's loss terms, per image, for its rows of `image`."""
-        x = image[group.rows]
-        seen = x
+    def canvas(self) -> torch.Tensor:
+        """What the parameterisation renders: the image, or the padded canvas around it for crop jitter."""
+        canvas = getattr(self.param, "canvas", None)
+        return canvas() if canvas is not None else self.param()
+
+    def losses(self, canvas: torch.Tensor, group: Group, robust: bool) -> dict[str, torch.Tensor]:
+        """The group's loss terms, per image, for its rows of `canvas`.
+
+        With crop jitter, while `robust` the priors see the group's padded canvas and the network a random
+        window of it; otherwise both see the image at the centre.
+        """
+        x = canvas[group.rows]
+        if group.crop is None:
+            x = centre_crop(x, self.margin)
+        elif robust:
+            x = group.crop.region(x)
+        else:
+            x = group.crop.centre(x)
+        seen = group.crop(x) if robust and group.crop is not None else x
         for transform in group.transforms if robust else ():
             seen = transform(seen)
         return group.objective.breakdown({**group.extractor(seen), INPUT: x})
@@ -103,8 +125,11 @@ class VisualisationModule(L.LightningModule):
     def training_step(self, batch: int, batch_idx: int) -> None:
         optimizer, schedule = self.optimizers(), self.lr_schedulers()
         optimizer.zero_grad(set_to_none=True)
-        robust = self.global_step < self.steps - self.final_steps
-        image = self.param()
+        boundary = self.steps - self.final_steps
+        if self.final_reset and self.global_step == boundary > 0:  # the final phase starts afresh
+            getattr(optimizer, "optimizer", optimizer).state.clear()
+        robust = self.global_step < boundary
+        image = self.canvas()
         leaf = image.detach().requires_grad_()
         logs: dict[str, torch.Tensor] = {}
         for group in self.groups:
@@ -113,7 +138,7 @@ class VisualisationModule(L.LightningModule):
             self.manual_backward(total.sum())
             logs.update({f"{group.tag}/{name}": value.detach().mean() for name, value in parts.items()})
             logs[f"{group.tag}/loss"] = total.detach().mean()
-        self.watch(leaf.detach(), logs)
+        self.watch(centre_crop(leaf.detach(), self.margin), logs)
         self.manual_backward(image, leaf.grad)
         optimizer.step()
         schedule.step()
@@ -150,5 +175,5 @@ class VisualisationModule(L.LightningModule):
     @torch.no_grad()
     def evaluate(self) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
         """The current images and, per group, each loss term per image, without transforms."""
-        image = self.param()
-        return image.detach(), [self.losses(image, group, robust=False) for group in self.groups]
+        canvas = self.canvas()
+        return self.param().detach(), [self.losses(canvas, group, robust=False) for group in self.groups]

@@ -28,6 +28,57 @@ class Jitter:
         return torch.roll(image, shifts=(dy, dx), dims=(-2, -1))
 
 
+def centre_crop(canvas: torch.Tensor, margin: int) -> torch.Tensor:
+    """The image inside a canvas `margin` pixels larger in each direction, placed as the authors place it.
+
+    Their code puts the image at offset floor(margin / 2) (nnpreimage: `(1:W) + floor((J-1)/2)`).
+    """
+    if margin <= 0:
+        return canvas
+    start = margin // 2
+    return canvas[..., start : canvas.shape[-2] - margin + start, start : canvas.shape[-1] - margin + start]
+
+
+def pad_canvas(image: torch.Tensor, margin: int) -> torch.Tensor:
+    """`image` on a canvas `margin` pixels larger, filled with 0 (the mean image) around it: centre_crop's inverse."""
+    start = margin // 2
+    return torch.nn.functional.pad(image, [start, margin - start, start, margin - start])
+
+
+class Crop:
+    """Mahendran & Vedaldi's jitter as their code does it: a random H x W window of a padded canvas.
+
+    The image is kept on a canvas of (H + J - 1) x (W + J - 1); each step the network sees the window at a
+    random offset of 0 ... J - 1 pixels in each direction (nnpreimage: `randi(J)`), and the priors see the
+    whole canvas. Several layers share one canvas `margin` = J_max - 1 pixels larger than the image: this
+    jitter's own canvas is its centred (H + J - 1) x (W + J - 1) part (`region`), so that the centre crop
+    (`centre`: the image after the jitter phase) is the same pixels for every layer.
+    """
+
+    def __init__(self, pixels: int, margin: int) -> None:
+        self.pixels, self.margin = max(int(pixels), 1), int(margin)
+        if self.margin < self.pixels - 1:
+            raise ValueError(f"a jitter of {self.pixels} px needs a canvas margin of {self.pixels - 1}, got {margin}")
+
+    def region(self, canvas: torch.Tensor) -> torch.Tensor:
+        """This jitter's (H + J - 1) x (W + J - 1) canvas, out of the shared one."""
+        extra = self.margin - (self.pixels - 1)
+        start = self.margin // 2 - (self.pixels - 1) // 2
+        return canvas[..., start : canvas.shape[-2] - extra + start, start : canvas.shape[-1] - extra + start]
+
+    def centre(self, canvas: torch.Tensor) -> torch.Tensor:
+        """The image: the centre H x W crop of the shared canvas (what the final phase optimises)."""
+        return centre_crop(canvas, self.margin)
+
+    def __call__(self, region: torch.Tensor) -> torch.Tensor:
+        """A random H x W window of this jitter's canvas (`region`)."""
+        if self.pixels <= 1:
+            return region
+        dy, dx = torch.randint(0, self.pixels, (2,)).tolist()
+        height, width = region.shape[-2] - self.pixels + 1, region.shape[-1] - self.pixels + 1
+        return region[..., dy : dy + height, dx : dx + width]
+
+
 class Pad:
     """Add `pixels` on every side (constant `fill`, or mode reflect), so later transforms move no content out."""
 
