@@ -22,10 +22,12 @@ from convis.runtime.errors import ConvisError
 from convis.runtime.stops import RandomState, last_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
-# jitter on (random shifts every step), a final phase, a checkpoint every 3 steps
+# jitter on (a random window of a canvas 2 px larger, every step), a final phase from a fresh optimiser state
+# (1 of 8 steps: the share of 2 in 350), a checkpoint every 3 steps
 SMALL = (
     "backbone=mobilenet_v2",
     "layer=block_2_expand_relu",
+    "objective.jitter=3",
     "steps=8",
     "checkpoint_every=3",
     "optimizer.final_steps=2",
@@ -71,6 +73,8 @@ def test_a_run_stopped_half_way_resumes_to_the_uninterrupted_result(cfg_factory,
     checkpoint = torch.load(last_checkpoint(tmp_path / "stopped"), weights_only=False)
     assert checkpoint["global_step"] == 3 and list(checkpoint["state_dict"]) == ["param.image"]  # no network
     assert checkpoint["optimizer_states"][0]["state"] and checkpoint["lr_schedulers"][0]["last_epoch"] == 3
+    assert set(checkpoint["optimizer_states"][0]["state"][0]) == {"G", "v"}  # the IJCV rule's state
+    assert checkpoint["state_dict"]["param.image"].shape[-2:] == (34, 34)  # the padded canvas: 32 + 3 - 1
     assert checkpoint["rng_states"]["torch"].dtype == torch.uint8 and checkpoint["rng_states"]["torch"].numel() > 0
     shutil.copytree(tmp_path / "stopped", tmp_path / "no_rng")
 

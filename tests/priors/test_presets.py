@@ -33,12 +33,12 @@ def test_the_command_line_wins_over_the_objective_defaults(cfg_factory):
     assert plain.prior.penalties[0]._target_ == "convis.priors.penalties.l2"
     assert plain.param._target_ == "convis.params.pixel.PixelImage"  # param=fft came with olah, not with class_score
     assert cfg_factory("objective=class_score", "param=pixel").param._target_ == "convis.params.pixel.PixelImage"
-    assert cfg_factory("objective=activation", "optimizer=ijcv").optimizer.optim._target_ == "torch.optim.RMSprop"
+    assert cfg_factory("objective=activation", "optimizer=ijcv").optimizer.optim._target_ == "convis.optimisers.IJCV"
     assert (
         cfg_factory("prior=olah").param._target_ == "convis.params.fft.FourierImage"
     )  # olah brings its parameterisation
     inversion = cfg_factory()
-    assert inversion.param._target_ == "convis.params.pixel.PixelImage" and inversion.optimizer.optim.alpha == 0.9
+    assert inversion.param._target_ == "convis.params.pixel.PixelImage" and inversion.optimizer.optim.leak == 0.9
 
 
 def test_simonyan_is_the_l2_penalty_alone(cfg_factory):
