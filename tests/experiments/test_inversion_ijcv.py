@@ -1,11 +1,13 @@
 """Inversion with the authors' procedure (optimizer=ijcv, the default) and convis's former one (optimizer=rmsprop)."""
 
+import pytest
 import torch
 
 from convis import experiments
 from convis.modules.visualisation import VisualisationModule
 from convis.optimisers import IJCV
 from convis.priors.transforms import Crop, Jitter
+from convis.runtime.errors import ConvisError
 
 
 def spy(monkeypatch) -> dict:
@@ -76,3 +78,8 @@ def test_ijcv_starts_from_the_authors_uniform_noise(cfg_factory, monkeypatch):
     # one step moves each value by ~1/57.6 at most: the start's range, [-1, 1] / q95 * 1.39 / sqrt 3, shows through
     start = module.param.canvas().detach()
     assert 0.85 < float(start.abs().max()) < 0.95 + 0.1
+
+
+def test_ijcv_needs_pixels(cfg_factory):
+    with pytest.raises(ConvisError, match="optimizer=ijcv steps pixels in 0-255 units.*use param=pixel"):
+        experiments.run(cfg_factory("objective=activation", "layer=block1_conv1", "optimizer=ijcv"))
