@@ -17,14 +17,18 @@ def alpha_norm(alpha: float = 6.0, bound: float = 1.39, weight: float = 1.0) -> 
 
 
 def total_variation(beta: float = 2.0, scale: float = 0.214, weight: float = 1.0) -> Objective:
-    """Mahendran & Vedaldi's R_TV^beta: the mean over pixels of ((dx^2 + dy^2) / V^2)^(beta/2)."""
+    """Mahendran & Vedaldi's R_TV^beta as their code computes it (nnpreimage's tv.m).
+
+    The mean over all H x W pixels of the sum over channels of ((dx^2 + dy^2) / V^2)^(beta/2), with the
+    differences to the right and downwards, and 0 past the last column and row (the edge repeated).
+    """
 
     def fn(acts) -> torch.Tensor:
         x = acts[INPUT]
-        dx = x[..., :-1, 1:] - x[..., :-1, :-1]
-        dy = x[..., 1:, :-1] - x[..., :-1, :-1]
-        squared = (dx.square() + dy.square()).sum(1) / scale**2
-        return (squared + 1e-12).pow(beta / 2).flatten(1).mean(1)
+        dx = torch.nn.functional.pad(x[..., :, 1:] - x[..., :, :-1], [0, 1])
+        dy = torch.nn.functional.pad(x[..., 1:, :] - x[..., :-1, :], [0, 0, 0, 1])
+        squared = (dx.square() + dy.square()) / scale**2
+        return (squared + 1e-12).pow(beta / 2).sum(1).flatten(1).mean(1)
 
     return weight * term("tv", fn)
 

@@ -22,8 +22,15 @@ def test_total_variation_is_zero_on_flat_images_and_matches_a_ramp():
     flat = torch.full((1, 3, 5, 5), 0.7)
     assert total_variation()({INPUT: flat}).item() < 1e-5
     ramp = torch.arange(5.0).view(1, 1, 1, 5).expand(1, 3, 5, 5).contiguous()  # dx = 1 per channel, dy = 0
-    expected = (3 * 1.0 / 0.5**2) ** (1.0 / 2)  # ((sum over RGB of dx^2) / V^2)^(beta/2), beta = 1
+    # the authors' tv.m: per channel (dx^2 / V^2)^(beta/2), beta = 1, summed over RGB; 0 in the last column
+    # (the edge repeated), averaged over all 25 pixels
+    expected = 3 * (1.0 / 0.5**2) ** (1.0 / 2) * 20 / 25
     torch.testing.assert_close(total_variation(beta=1.0, scale=0.5)({INPUT: ramp}), torch.tensor([expected]))
+    x = torch.randn(2, 3, 6, 7, dtype=torch.float64)  # beta = 2: the plain sum of squared differences over H W
+    d1 = torch.cat([x.diff(dim=-1), torch.zeros(2, 3, 6, 1, dtype=x.dtype)], -1)
+    d2 = torch.cat([x.diff(dim=-2), torch.zeros(2, 3, 1, 7, dtype=x.dtype)], -2)
+    reference = (d1.square() + d2.square()).sum((1, 2, 3)) / 42 / 0.214**2
+    torch.testing.assert_close(total_variation()({INPUT: x}), reference)
 
 
 def test_l2_is_the_squared_norm():
