@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup clean
+.PHONY: demo test mutation setup clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,11 @@ test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	WANDB_MODE=disabled $(PY) -m pytest -q
+
+# mutation testing (the mutation extra): each core module group against its own tests; not part of `make test`
+mutation: $(STAMP)
+	$(PY) -m pip install -q -e ".[mutation]"
+	$(PY) scripts/mutation.py $(MUTATION_ARGS)
 
 clean:
 	rm -rf outputs multirun .pytest_cache
