@@ -108,8 +108,13 @@ def test_state_dict_file_round_trip(tmp_path, vgg):
 
 def test_lightning_style_checkpoint_is_unwrapped(tmp_path):
     path = tmp_path / "model.ckpt"
-    torch.save({"state_dict": build_backbone("mobilenet_v2", None, seed=5).net.state_dict(), "epoch": 3}, path)
-    build_backbone("mobilenet_v2", str(path))
+    saved = build_backbone("mobilenet_v2", None, seed=5).net.state_dict()
+    torch.save({"state_dict": {f"model.{key}": value for key, value in saved.items()}, "epoch": 3}, path)
+    loaded = build_backbone("mobilenet_v2", str(path), seed=0).net.state_dict()
+    assert loaded.keys() == saved.keys() and all(torch.equal(loaded[key], saved[key]) for key in saved)
+    assert not torch.equal(
+        build_backbone("mobilenet_v2", None, seed=0).net.features[0][0].weight, saved["features.0.0.weight"]
+    )
 
 
 def test_missing_weights_file(tmp_path):
