@@ -88,6 +88,13 @@ def test_output_dir_keeps_the_run_and_its_provenance(net, picture, tmp_path):
     assert not (out / "wandb").exists()  # W&B only when asked
 
 
+def test_a_fine_tune_into_a_relative_output_dir_records_its_checkpoint(net, elsewhere):
+    tiny = {"dataset.size": 24, "image_size": 32, "objective": {"epochs": 1, "batch_size": 8}}
+    result = convis.finetune(net, "shapes", output_dir="net", **tiny, **QUIET)
+    (record,) = result.metrics["results"]
+    assert record["checkpoint"] == "checkpoints/best.ckpt" and (elsewhere / "net" / record["checkpoint"]).is_file()
+
+
 def cli_metrics(folder: Path, *overrides: str) -> dict:
     command = [
         sys.executable,

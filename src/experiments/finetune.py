@@ -108,7 +108,7 @@ def write_results(
     result = {
         "val_acc": float(best.best_model_score),
         "chance_acc": chance,
-        "checkpoint": str(checkpoint.relative_to(output_dir)),
+        "checkpoint": str(checkpoint.resolve().relative_to(output_dir.resolve())),
         "classes": classes,
         "epochs": epochs,
     }
