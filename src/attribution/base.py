@@ -1,17 +1,17 @@
 """What every saliency method shares: one interface, `attribute(inputs, target) -> (N, H, W)` maps.
 
 A method is a builder, `builder(net, backbone, image_size, **options) -> SaliencyMethod`, named by
-`_target_` in conf/method/NAME.yaml beside its options. Captum computes the attributions; a
-builder chooses its options and how its output is reduced to one map per image.
+`_target_` in conf/method/NAME.yaml beside its options. Captum (or, for the CAM family,
+pytorch-grad-cam through convis.attribution.cam) computes the attributions; a builder chooses its
+options and how its output is reduced to one map per image.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-import captum.attr
 import torch
 from captum.attr import LayerAttribution
 from torch import Tensor, nn
@@ -21,11 +21,17 @@ from convis.backbones import Backbone
 Options = Callable[[Tensor], dict[str, Any]]
 
 
+class Attribution(Protocol):
+    """What computes the attributions: a Captum attribution, or anything called as one."""
+
+    def attribute(self, inputs: Tensor, target: Tensor, **options: Any) -> Tensor: ...
+
+
 @dataclass
 class SaliencyMethod:
-    """A Captum attribution, the options of each call, and the reduction of its output to (N, H, W) maps."""
+    """An attribution, the options of each call, and the reduction of its output to (N, H, W) maps."""
 
-    attribution: captum.attr.Attribution
+    attribution: Attribution
     reduce: Callable[[Tensor, Tensor], Tensor]
     options: Options = lambda inputs: {}
 

@@ -9,6 +9,7 @@ from convis.attribution.base import SaliencyMethod, upsampled
 from convis.backbones import Backbone
 from convis.backbones.extractor import deepest
 from convis.backbones.probe import probe
+from convis.runtime.errors import ConvisError
 
 POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 
@@ -23,11 +24,30 @@ def last_features(backbone: Backbone, image_size: int) -> str:
         for info in probe(backbone.net, backbone.names, image_size, backbone.channels)
         if len(info.shape) == 3 and not isinstance(backbone.net.get_submodule(info.path), POOLS)
     ]
+    if not spatial:
+        raise ConvisError(
+            f"{backbone.arch} has no layer with a spatial output (channels x height x width): "
+            "the CAM methods need convolutional features; use method=gradient or another input-gradient method"
+        )
     return deepest(backbone.net, spatial)
+
+
+def cam_layer(backbone: Backbone, image_size: int, layer: str | None) -> str:
+    """The module path of `layer` (None: the last convolutional features), checked to give C x H x W maps."""
+    if not layer:
+        return last_features(backbone, image_size)
+    path = backbone.path(layer)
+    (info,) = probe(backbone.net, {layer: path}, image_size, backbone.channels)
+    if len(info.shape) != 3:
+        raise ConvisError(
+            f"method.layer={layer}: a CAM method needs a layer with a spatial output (channels x height x width), "
+            f"and {layer} gives {list(info.shape)}; choose a convolutional layer, e.g. "
+            f"method.layer={last_features(backbone, image_size)}"
+        )
+    return path
 
 
 def gradcam(net: nn.Module, backbone: Backbone, image_size: int, layer: str | None = None) -> SaliencyMethod:
     """Grad-CAM at `layer` (a layer name or module path; None: the last convolutional features)."""
-    path = backbone.path(layer) if layer else last_features(backbone, image_size)
-    attribution = LayerGradCam(net, net.get_submodule(path))
+    attribution = LayerGradCam(net, net.get_submodule(cam_layer(backbone, image_size, layer)))
     return SaliencyMethod(attribution, upsampled, lambda inputs: {"relu_attributions": True})

@@ -95,9 +95,12 @@ def test_a_target_by_name_is_used_for_every_image(cfg_factory):
 
 
 def small(method: str) -> list[str]:
-    """Few samples and path steps, for the methods that take them."""
+    """Few samples and path steps, for the methods that take them; a 64-channel layer for those that pass
+    each channel forward in batches (Score-CAM, Ablation-CAM: VGG16's last features have 512)."""
     settings = OmegaConf.load(conf_dir() / "method" / f"{method}.yaml")
-    return [f"method.{key}={value}" for key, value in (("samples", 4), ("steps", 8)) if key in settings]
+    shrunk = (("samples", 4), ("steps", 8), ("batch_size", 64))
+    layer = ["method.layer=block1_conv2"] if "batch_size" in settings else []
+    return [f"method.{key}={value}" for key, value in shrunk if key in settings] + layer
 
 
 @pytest.mark.parametrize("method", [m for m in options("method") if m != "gradient"])
