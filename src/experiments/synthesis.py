@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from convis.backbones import Backbone
 from convis.data.images import denormalise
 from convis.experiments.base import Experiment, Result
+from convis.experiments.transparency import write_transparency
 from convis.experiments.visualise import initial_image, optimise
 from convis.modules.visualisation import Group
 from convis.priors import Prior
@@ -49,6 +50,7 @@ class Synthesis(Experiment):
         for result, name, picture in zip(results, plan.names, denormalise(image, backbone.mean, backbone.std)):
             png = save_image(picture, output_dir / "images" / f"{safe_name(name)}.png")
             result["png"] = str(png.relative_to(output_dir))
+        write_transparency(module.param, results, plan.names, output_dir)
         metrics = {"objective": cfg.objective.name, "backbone": backbone.arch, "results": results}
         write_json(metrics, output_dir / "metrics.json")
         return Result(metrics, output_dir, {"images": image})
