@@ -7,12 +7,19 @@ from dataclasses import dataclass
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from convis.backbones import Backbone
+from convis.backbones import Backbone, FeatureExtractor
 from convis.checks import as_list
 from convis.experiments.synthesis import Plan, Synthesis
 from convis.modules.visualisation import Group
 from convis.objectives import Objective
-from convis.objectives.activation import activation, diversity, neuron_position
+from convis.objectives.activation import (
+    activation,
+    channel_set,
+    channels,
+    diversity,
+    is_channel_set,
+    neuron_position,
+)
 from convis.priors import Prior
 from convis.runtime.errors import ConvisError
 
@@ -45,6 +52,13 @@ def resolved(term: dict, shape: tuple[int, ...]) -> dict:
     return {"channel": None, "weight": 1.0, **term, "neuron": where}
 
 
+def layer_shapes(extractor: FeatureExtractor, channels: int, size: int) -> dict[str, tuple[int, ...]]:
+    """Each layer's output shape without the batch dimension ([C] or [C, H, W]), at `size` pixels."""
+    with torch.no_grad():
+        probed = extractor(torch.zeros(1, channels, size, size))
+    return {name: tuple(value.shape[1:]) for name, value in probed.items()}
+
+
 @dataclass
 class ActivationGroup:
     """A group, its terms (resolved), and their weighted sum without diversity and prior (what is reported)."""
@@ -61,9 +75,7 @@ def activation_group(
     layers = [t["layer"] for t in terms]
     spread = cfg.objective.diversity_layer or layers[0]
     extractor = backbone.extractor(list(dict.fromkeys([*layers, spread])))
-    with torch.no_grad():
-        probed = extractor(torch.zeros(1, backbone.channels, cfg.image_size, cfg.image_size))
-    shapes = {name: tuple(value.shape[1:]) for name, value in probed.items()}
+    shapes = layer_shapes(extractor, backbone.channels, cfg.image_size)
     terms = [resolved(t, shapes[t["layer"]]) for t in terms]
     maximised = sum(t["weight"] * activation(t["layer"], shapes[t["layer"]], t["channel"], t["neuron"]) for t in terms)
     objective = maximised + cfg.objective.diversity * diversity(spread) if cfg.objective.diversity else maximised
@@ -105,6 +117,45 @@ def activation_plan(cfg: DictConfig, backbone: Backbone, prior: Prior) -> Plan:
     return Plan([b.group for b in built], names, measure)
 
 
+def plain(value: object) -> object:
+    """A config value as plain Python (lists and dicts out of OmegaConf's containers)."""
+    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+
+
+def atlas_plan(cfg: DictConfig, backbone: Backbone, prior: Prior) -> Plan:
+    """One image per channel of objective.channel (all, a range, a list) of each layer, `objective.batch_size`
+    channels to a group: each group one pass through the network, its row i maximising its i-th channel."""
+    spec, size = plain(cfg.objective.channel), cfg.objective.batch_size
+    if cfg.objective.batch != 1 or cfg.objective.diversity:
+        raise ConvisError(
+            f"objective.channel={spec} makes one image per channel: leave objective.batch=1 and objective.diversity=0"
+        )
+    layers = as_list(cfg.layer)
+    extractor = backbone.extractor(layers)
+    shapes = layer_shapes(extractor, backbone.channels, cfg.image_size)
+    groups, maximised, names, entries = [], [], [], []
+    for layer in layers:
+        neuron = plain(cfg.objective.neuron)
+        where = None if neuron is None else neuron_position(layer, shapes[layer], neuron)
+        chosen = channel_set(layer, shapes[layer][0], spec)
+        for start in range(0, len(chosen), size):
+            batch = chosen[start : start + size]
+            objective = channels(layer, batch, where)
+            rows = slice(len(names), len(names) + len(batch))
+            tag = objective.terms[0][1].name
+            groups.append(Group(tag, rows, extractor, prior.add_to(objective), prior.transforms))
+            maximised.append(objective)
+            names += [f"{layer}:{c}" + (f"@{where[0]},{where[1]}" if where else "") for c in batch]
+            entries += [{"layer": layer, "channel": c, "neuron": where and list(where)} for c in batch]
+
+    @torch.no_grad()
+    def measure(image: torch.Tensor) -> list[dict]:
+        values = torch.cat([-objective(extractor(image[g.rows])) for g, objective in zip(groups, maximised)])
+        return [{**e, "objective": f"1*{n}", "activation": float(v)} for e, n, v in zip(entries, names, values)]
+
+    return Plan(groups, names, measure)
+
+
 class Activation(Synthesis):
     """`objective.batch` images per activation objective: one per layer in `layer`, or objective.terms."""
 
@@ -116,4 +167,6 @@ class Activation(Synthesis):
         return named + as_list(self.cfg.objective.get("diversity_layer"))
 
     def plan(self, backbone: Backbone, prior: Prior) -> Plan:
+        if is_channel_set(self.cfg.objective.channel) and self.cfg.objective.terms is None:
+            return atlas_plan(self.cfg, backbone, prior)
         return activation_plan(self.cfg, backbone, prior)

@@ -88,3 +88,50 @@ def neuron_position(layer: str, shape: Sequence[int], position: object) -> tuple
         f"neuron {position!r} is not a position of {layer}: give [y, x] with 0 <= y < {height}, "
         f"0 <= x < {width}, or center"
     )
+
+
+ALL = "all"
+
+
+def channels(layer: str, indices: Sequence[int], position: tuple[int, int] | None = None) -> Objective:
+    """Row i of the batch maximises channel `indices[i]` (its mean, or its value at `position`): many
+    channels in one forward and backward pass, each row's gradient its own."""
+    index = torch.as_tensor(list(indices))
+
+    def fn(acts) -> torch.Tensor:
+        a = acts[layer]
+        picked = a[torch.arange(len(a), device=a.device), index.to(a.device)]
+        if position is not None:
+            picked = picked[:, position[0], position[1]]
+        return -picked.reshape(len(a), -1).mean(1)
+
+    return term(f"{layer}:{indices[0]}-{indices[-1]}", fn, (layer,))
+
+
+def is_channel_set(spec: object) -> bool:
+    """Whether objective.channel names several channels: all, a range string "start:stop" or a list."""
+    return isinstance(spec, (str, Sequence))
+
+
+def channel_set(layer: str, count: int, spec: object) -> list[int]:
+    """The channels of `layer` (which has `count`) that `spec` names: all, "start:stop" (stop excluded,
+    either end may be left out) or a list of indices; each in range, none twice."""
+    wants = f"objective.channel=all, a range such as objective.channel=0:{count} or a list such as [0,5,9]"
+    if spec == ALL:
+        return list(range(count))
+    if isinstance(spec, str):
+        start, colon, stop = spec.partition(":")
+        try:
+            low, high = int(start or 0), int(stop or count)
+        except ValueError:
+            low, high = 0, -1
+        if not colon or not 0 <= low < high <= count:
+            raise ConvisError(f"objective.channel={spec!r} is not a range of {layer}'s {count} channels: give {wants}")
+        return list(range(low, high))
+    indices = list(spec)
+    for index in indices:
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
+            raise ConvisError(f"channel {index!r} is out of range for {layer}: it has {count} channels (0-{count - 1})")
+    if not indices or len(set(indices)) < len(indices):
+        raise ConvisError(f"objective.channel={indices} must list channels of {layer}, each once: give {wants}")
+    return indices
