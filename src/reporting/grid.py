@@ -18,6 +18,7 @@ from typing import Any
 from convis.reporting.runs import Run
 
 ROW_KEYS = ("image", "target")
+PICTURES = {"png": "", "transparency_png": "transparency"}  # a result's PNG keys, each picture's `view` label
 
 
 @dataclass
@@ -59,18 +60,22 @@ def swept(runs: Sequence[Run]) -> list[str]:
 
 def labels(run: Run, result: dict[str, Any], keys: Sequence[str]) -> dict[str, str]:
     """A result's labels: the run's values of the swept override `keys`, then the result's own label keys."""
-    own = {key: str(value) for key, value in result.items() if key != "png" and is_label(value)}
+    own = {key: str(value) for key, value in result.items() if key not in PICTURES and is_label(value)}
     return {**{key: run.overrides.get(key, "") for key in keys}, **own}
 
 
 def cells(runs: Sequence[Run]) -> list[Cell]:
-    """Every picture of every run, labelled by the run's swept overrides and its result's own keys."""
+    """Every picture of every run, labelled by the run's swept overrides and its result's own keys.
+
+    A result's other pictures (param=maco's transparency map) are cells of their own, labelled by `view`.
+    """
     keys = swept(runs)
     return [
-        Cell(run, labels(run, result, keys), run.path / result["png"], result)
+        Cell(run, {**labels(run, result, keys), **({"view": view} if view else {})}, run.path / result[key], result)
         for run in runs
         for result in run.results
-        if result.get("png")
+        for key, view in PICTURES.items()
+        if result.get(key)
     ]
 
 
