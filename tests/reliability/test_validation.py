@@ -4,6 +4,7 @@ overrides (hypothesis) only ever give a ConvisError, never another exception or 
 import copy
 import re
 import signal
+import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf, open_dict
 
+from convis.config import options
 from convis.runtime.errors import ConvisError, hydra_problem
 from convis.validation import validate
 
@@ -181,6 +183,49 @@ values = st.one_of(
     st.dictionaries(st.sampled_from(["layer", "channel", "weight", "_target_", "lr"]), scalars, max_size=3),
 )
 
+LAYERS = ["block1_conv1", "block5_conv3", "block5_pool", "blok5_conv3", "features.28", "logits"]
+LAYERS += ["block_1_expand_relu", "block_16_project_BN", "out_relu"]  # MobileNetV2's
+layers = st.sampled_from(LAYERS)
+# values of the right kind for each key, numbers in range (the bad ones are cases above), so that most examples
+# get past the type checks to the objective's own checks and the network's (layers, classes, sizes)
+PLAUSIBLE = {
+    "image_size": st.integers(8, 48),
+    "steps": st.one_of(st.none(), st.integers(1, 5)),
+    "seed": st.integers(0, 99),
+    "image_every": st.integers(0, 5),
+    "checkpoint_every": st.integers(0, 5),
+    "layer": st.one_of(layers, st.lists(layers, min_size=1, max_size=2)),
+    "target": st.one_of(
+        st.sampled_from(["tabby", "tabbby", "disc", 1, 999, 1000, -1, None]),
+        st.lists(st.sampled_from(["tabby", 3, 1000]), min_size=1, max_size=2),
+    ),
+    "optimizer.optim.lr": st.sampled_from([1e-3, 0.05, 1.0]),
+    "optimizer.final_steps": st.integers(0, 3),
+    "objective.feature_weight": st.sampled_from([1, 100, 300.0]),
+    "objective.channel": st.one_of(st.none(), st.integers(-1, 600), st.sampled_from(["all", "0:4", [3, 7]])),
+    "objective.neuron": st.sampled_from([None, "center", [0, 0], [99, 99], "corner"]),
+    "objective.terms": st.one_of(
+        st.none(),
+        st.lists(
+            st.fixed_dictionaries(
+                {"layer": layers, "channel": st.integers(0, 600), "weight": st.sampled_from([1, -0.5])}
+            ),
+            min_size=1,
+            max_size=2,
+        ),
+    ),
+    "objective.batch": st.integers(1, 3),
+    "objective.diversity": st.sampled_from([0, 10.0]),
+    "method.layer": layers,
+    "prior.penalties.0.weight": st.sampled_from([0.01, 1.0]),
+    "trainer.log_every_n_steps": st.integers(1, 10),
+    "backbone.weights": st.sampled_from([None, "IMAGENET1K_V1", "IMAGENET1K_V9"]),
+    "backbone.channels_last": st.booleans(),
+}
+plausible_change = st.sampled_from(sorted(PLAUSIBLE)).flatmap(lambda key: st.tuples(st.just(key), PLAUSIBLE[key]))
+# one example in four also gets one change of any kind to any key, so that the type checks are still exercised
+any_change = st.integers(0, 3).flatmap(lambda n: st.tuples(st.sampled_from(KEYS), values) if n == 0 else st.none())
+
 _composed: dict[tuple[str, str], object] = {}
 
 
@@ -196,42 +241,76 @@ def composed(objective: str, backbone: str, folder: Path):
     return copy.deepcopy(_composed[(objective, backbone)])
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def stage(err: ConvisError) -> str:
+    """The step of validate() that raised `err`."""
+    names = [frame.name for frame in traceback.extract_tb(err.__traceback__)]
+    return names[names.index("validate") + 1] if names[-1] != "validate" else "validate"
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     objective=st.sampled_from(GROUPS["objective"]),
     backbone=st.sampled_from(GROUPS["backbone"]),
-    changes=st.lists(st.tuples(st.sampled_from(KEYS), values), min_size=1, max_size=4),
+    changes=st.lists(plausible_change, min_size=1, max_size=3),
+    other=any_change,
 )
-def test_random_overrides_give_a_convis_error_or_pass(tmp_path, objective, backbone, changes):
+def test_random_overrides_give_a_convis_error_or_pass(tmp_path, objective, backbone, changes, other):
     cfg = composed(objective, backbone, tmp_path)
     with open_dict(cfg):
-        for key, value in changes:
+        for key, value in [*changes, *([other] if other else [])]:
             try:
                 OmegaConf.update(cfg, key, value, merge=False)
             except Exception:  # OmegaConf refuses the value itself (e.g. a key under a number): not a config
+                event("not a config")
                 return
     with within(20):
         try:
             validate(cfg)
         except ConvisError as err:
-            event("ConvisError")
+            event(f"ConvisError in {stage(err)}")
             assert str(err) and "\n" not in str(err), str(err)
         else:
             event("valid")
 
 
-@settings(max_examples=80, deadline=None)
-@given(
-    key=st.sampled_from([*KEYS, "backbone", "objective", "prior", "stepz", "+new", "~steps", "hydra/launcher"]),
-    text=st.text(alphabet="abc_019.,[]{}:'\"=~ +-$", max_size=10),
+GROUP_KEYS = ["backbone", "objective", "prior", "method", "optimizer", "hydra/launcher"]
+# the way people write override values (words, numbers, lists, dicts, a group's options and near misses),
+# and now and then raw text, so that most strings parse and reach Hydra's checks of keys and options
+override_values = st.one_of(
+    st.sampled_from([*WORDS, "vgg61", "inversio", "joblib", "null", "true"]),
+    st.integers(-5, 10**4).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+    st.lists(st.sampled_from(WORDS[:6]), max_size=3).map(lambda items: f"[{','.join(items)}]"),
+    st.dictionaries(
+        st.sampled_from(["layer", "channel", "weight"]), st.sampled_from(["block1_conv1", "3", "-0.5"])
+    ).map(lambda d: "{" + ",".join(f"{k}:{v}" for k, v in d.items()) + "}"),
+    st.text(alphabet="abc_019.,[]{}:'\"=~ +-$", max_size=10),
 )
-def test_random_override_strings_compose_or_give_one_line(key, text):
+group_values = {key: st.one_of(st.sampled_from(options(key)), override_values) for key in GROUP_KEYS[:-1]}
+
+
+def problem_kind(line: str) -> str:
+    """What Hydra's refusal was about, for the statistics: parsing, a key, a group's option, or something else."""
+    return next((kind for kind in ("cannot parse", "unknown key", "unknown") if line.startswith(kind)), "other")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    override=st.sampled_from([*KEYS, *GROUP_KEYS, "stepz", "+new", "~steps"]).flatmap(
+        lambda key: st.tuples(st.just(key), group_values.get(key, override_values))
+    )
+)
+def test_random_override_strings_compose_or_give_one_line(override):
+    key, text = override
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         try:
             compose("config", overrides=[f"{key}={text}"])
         except Exception as err:  # run.py prints this line for whatever Hydra raises before a job starts
             line = hydra_problem(err)
+            event(problem_kind(line))
             assert line and "\n" not in line, line
+        else:
+            event("composed")
 
 
 def test_validation_reads_no_weights_and_no_data(cfg_factory):
