@@ -28,6 +28,7 @@ from convis.runtime.errors import ConvisError, hydra_problem, user_error
 log = logging.getLogger("convis")
 SIGTERM_STATUS = 128 + signal.SIGTERM
 SIGINT_STATUS = 128 + signal.SIGINT
+SAVED_CONFIG = Path(".hydra") / "config.yaml"
 job_started = False  # set when Hydra hands a job its config: errors before that are the command line's
 
 
@@ -38,7 +39,7 @@ def in_multirun() -> bool:
 def resumed(cfg: DictConfig) -> DictConfig:
     """The config of the run in directory cfg.resume, set to continue there."""
     run_dir = Path(cfg.resume)
-    saved = run_dir / ".hydra" / "config.yaml"
+    saved = run_dir / SAVED_CONFIG
     if not saved.is_file():
         raise ConvisError(f"resume={run_dir} is not a run directory: {saved} not found")
     others = (
@@ -115,11 +116,22 @@ def main(cfg: DictConfig) -> float | None:
         finish_wandb(metrics)
 
 
+def resume_in_place(args: list[str]) -> list[str]:
+    """With resume=DIR, Hydra runs in DIR itself: it makes no new directory, keeps DIR's .hydra/ files as they
+    are and logs to DIR's run.log (unless the command line chooses hydra.run.dir itself)."""
+    given = [arg.partition("=")[2] for arg in args if arg.startswith("resume=")]
+    chosen = any(arg.startswith(("hydra.run.dir=", "hydra.output_subdir=")) for arg in args)
+    if not given or chosen or {"-m", "--multirun"} & set(args) or not (Path(given[-1]) / SAVED_CONFIG).is_file():
+        return args  # resumed() says what is wrong with a directory that is not a run's
+    return [*args, f"hydra.run.dir={given[-1]}", "hydra.output_subdir=null"]
+
+
 def cli() -> None:
     """Hydra's main, with an error before any job starts (an unknown option or key, bad syntax: the command
     line's) and a Ctrl-C outside the optimisation as one line each."""
     full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra then raises its errors to us instead of printing them
+    sys.argv[1:] = resume_in_place(sys.argv[1:])
     try:
         main()
     except Exception as err:

@@ -37,6 +37,8 @@ from convis.experiments.setup import configured_backbone
 from convis.reporting.console import show_config
 from convis.runtime import provenance
 from convis.runtime.errors import ConvisError, hydra_problem
+from convis.runtime.lock import owned
+from convis.runtime.writers import full_disk_listed
 from convis.targets import class_names
 from convis.validation import validate
 
@@ -52,9 +54,13 @@ def execute(
 ) -> Result:
     """Check a composed config (on the given network), record its provenance, run it into cfg.output_dir.
 
+    The run owns cfg.output_dir while it runs: another run into it fails at once. A full disk is a
+    ConvisError naming the file it could not write and what the run had written.
+
     `overrides`: what composed it, for provenance.json (the command line's own when Hydra runs the job).
     """
-    with provenance.recorded(cfg, Path(cfg.output_dir), overrides):
+    output_dir = Path(cfg.output_dir)
+    with owned(output_dir), full_disk_listed(output_dir), provenance.recorded(cfg, output_dir, overrides):
         validate(cfg, backbone)
         if cfg.get("print_config"):
             show_config(cfg)

@@ -1,7 +1,6 @@
 """Datasets of named images: the bundled samples, a user's file or folder, an image folder tree."""
 
 import warnings
-from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -14,12 +13,23 @@ from torch.utils.data import Dataset
 from convis.data.images import IMAGE_EXTENSIONS, image_transform, load_image, sample_image
 from convis.data.split import split_indices
 from convis.runtime.errors import ConvisError
+from convis.runtime.writers import safe_name
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 LAYOUTS = ("auto", "folders", "prefix", "none")
 
 Item = tuple[str, Callable[[], Image.Image]]
+
+
+def shared_file_names(names: Sequence[str]) -> str:
+    """The names that share a file name once made safe for one (and on a file system that ignores case), as
+    `a é, a è (file name a_)`; empty when there are none."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(safe_name(name).casefold(), []).append(name)
+    shared = [group for group in groups.values() if len(group) > 1]
+    return "; ".join(f"{', '.join(group)} (file name {safe_name(group[0])})" for group in shared)
 
 
 class ImageDataset(Dataset):
@@ -35,10 +45,12 @@ class ImageDataset(Dataset):
         labels: Sequence[int] | None = None,
         classes: Sequence[str] = (),
     ) -> None:
-        counts = Counter(name for name, _ in items)
-        repeated = ", ".join(sorted(name for name, count in counts.items() if count > 1))
-        if repeated:
-            raise ConvisError(f"several images are named {repeated}; rename files so their stems differ")
+        clashes = shared_file_names([name for name, _ in items])
+        if clashes:
+            raise ConvisError(
+                f"several images are named {clashes}: their results would overwrite each other; rename the files "
+                "so their names differ in letters, digits, '.', '_' or '-' (not only in case)"
+            )
         self.items = list(items)
         self.transform = transform
         self.labels = None if labels is None else list(labels)

@@ -22,6 +22,7 @@ from convis.objectives.inversion import feature_match, normalized_error
 from convis.priors import Prior
 from convis.priors.transforms import Crop, Jitter, pad_canvas
 from convis.runtime.errors import ConvisError
+from convis.runtime.stops import save_final
 from convis.runtime.writers import safe_name, save_image, write_json
 
 JITTERS = ("crop", "roll")  # optimizer.jitter: the authors' window of a padded canvas | a circular shift
@@ -90,7 +91,9 @@ class Inversion(Experiment):
         init = initial_image(cfg.objective.init, tiled.shape, cfg.objective.init_scale, tiled, noise=noise)
         captions = [f"{layer}/{name}" for layer in layers for name in data.names]
         module = optimise(cfg, backbone, init, groups, prior, captions, output_dir, margin)
-        return write_results(backbone, module, groups, originals, data.names, output_dir)
+        result = write_results(backbone, module, groups, originals, data.names, output_dir)
+        save_final(module.trainer)
+        return result
 
 
 def write_results(

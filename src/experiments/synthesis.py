@@ -17,6 +17,7 @@ from convis.experiments.transparency import write_transparency
 from convis.experiments.visualise import initial_image, optimise
 from convis.modules.visualisation import Group
 from convis.priors import Prior
+from convis.runtime.stops import save_final
 from convis.runtime.writers import safe_name, save_image, write_json
 
 
@@ -53,4 +54,5 @@ class Synthesis(Experiment):
         write_transparency(module.param, results, plan.names, output_dir)
         metrics = {"objective": cfg.objective.name, "backbone": backbone.arch, "results": results}
         write_json(metrics, output_dir / "metrics.json")
+        save_final(module.trainer)
         return Result(metrics, output_dir, {"images": image})

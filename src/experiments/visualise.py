@@ -19,6 +19,7 @@ from convis.optimisers import IJCV
 from convis.params.pixel import PixelImage
 from convis.priors import Prior
 from convis.runtime.errors import ConvisError
+from convis.runtime.fingerprint import fingerprint
 from convis.runtime.history import HISTORY
 from convis.runtime.logs import ImageLogger, LossHistory
 from convis.runtime.stops import checkpointing, last_checkpoint
@@ -131,9 +132,10 @@ def optimise(
         final_reset=bool(cfg.optimizer.get("final_reset", False)),
     )
     render = lambda image: denormalise(image, backbone.mean, backbone.std)  # noqa: E731
-    saving = checkpointing(output_dir, cfg.checkpoint_every)
+    saving = checkpointing(output_dir, cfg.checkpoint_every, fingerprint(cfg))
     callbacks = [ImageLogger(cfg.image_every, captions, render), LossHistory(output_dir / HISTORY), *saving]
     trainer_cfg = OmegaConf.merge(cfg, {"trainer": {"enable_checkpointing": bool(saving)}})
     trainer = build_trainer(trainer_cfg, cfg.steps, output_dir, callbacks)
-    trainer.fit(module, ckpt_path=last_checkpoint(cfg.resume) if cfg.resume else None, weights_only=True)
+    resume = last_checkpoint(cfg.resume, fingerprint(cfg)) if cfg.resume else None
+    trainer.fit(module, ckpt_path=resume, weights_only=True)
     return module

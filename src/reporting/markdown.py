@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,14 +17,33 @@ if TYPE_CHECKING:
 FILES = "report_files"
 
 
+def text(value: object) -> str:
+    """A value from the runs (a file name, a config value) shown as written: HTML in it is not markup."""
+    return html.escape(str(value), quote=False)
+
+
+def cell_markup(markup: str) -> str:
+    """Markdown that stays inside its table cell."""
+    return markup.replace("|", "\\|").replace("\n", " ")
+
+
 def cell_text(value: object) -> str:
-    """A value that stays inside its Markdown table cell."""
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    """A value from the runs that stays inside its Markdown table cell, shown as written."""
+    return cell_markup(text(value))
 
 
-def md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
+def code(value: object) -> str:
+    """A value as inline code, fenced by more backticks than it holds in a row."""
+    raw = str(value).replace("\n", " ")
+    fence = "`" * (max((len(run) for run in re.findall("`+", raw)), default=0) + 1)
+    return f"{fence} {raw} {fence}" if "`" in raw else f"`{raw}`"
+
+
+def md_table(headers: list[str], rows: list[list[str]], markup: bool = False) -> list[str]:
+    """A Markdown table of values shown as written, or (`markup`) of cells already written as Markdown."""
+    cell = cell_markup if markup else cell_text
     lines = ["| " + " | ".join(cell_text(h) for h in headers) + " |", "|" + " --- |" * len(headers)]
-    return lines + ["| " + " | ".join(cell_text(v) for v in row) + " |" for row in rows]
+    return lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
 
 
 def table(t: Table) -> list[str]:
@@ -30,7 +51,8 @@ def table(t: Table) -> list[str]:
 
 
 def link(path: Path, root: Path, alt: str) -> str:
-    return f"![{cell_text(alt)}]({Path(os.path.relpath(path, root)).as_posix()})"
+    alt = cell_text(alt).replace("[", "\\[").replace("]", "\\]")
+    return f"![{alt}]({Path(os.path.relpath(path, root)).as_posix()})"
 
 
 def grid_lines(section: Section, root: Path) -> list[str]:
@@ -41,24 +63,34 @@ def grid_lines(section: Section, root: Path) -> list[str]:
     rows = []
     for header, cells in grid.rows:
         pictures = [
-            (link(c.png, root, " ".join(c.labels.values())) + (f"<br>{grid.caption_of(c)}" if grid.captions else ""))
+            (
+                link(c.png, root, " ".join(c.labels.values()))
+                + (f"<br>{text(grid.caption_of(c))}" if grid.captions else "")
+            )
             if c
             else ""
             for c in cells
         ]
-        rows.append([header, *pictures] if grid.row_headers else pictures + [""] * (width - len(pictures)))
+        rows.append([text(header), *pictures] if grid.row_headers else pictures + [""] * (width - len(pictures)))
     if grid.row_headers:
-        return md_table([grid.corner, *grid.columns], rows)
-    return [f"**{grid.corner}**", ""] * bool(grid.corner) + md_table(grid.columns or [""] * width, rows)
+        return md_table([grid.corner, *grid.columns], rows, markup=True)
+    return [f"**{text(grid.corner)}**", ""] * bool(grid.corner) + md_table(
+        grid.columns or [""] * width, rows, markup=True
+    )
 
 
 def section_lines(section: Section, root: Path) -> list[str]:
     """One objective's pictures, originals and metrics."""
-    title = f": {section.title}" if section.title else ""
+    title = f": {text(section.title)}" if section.title else ""
     lines = ["", f"## Pictures{title}", "", *grid_lines(section, root)]
     if section.originals:
         names = [name for name, _ in section.originals]
-        lines += ["", "### Originals", "", *md_table(names, [[link(p, root, n) for n, p in section.originals]])]
+        lines += [
+            "",
+            "### Originals",
+            "",
+            *md_table(names, [[link(p, root, n) for n, p in section.originals]], markup=True),
+        ]
     lines += ["", f"## Metrics{title}", "", *table(section.metrics)]
     if section.summary:
         lines += ["", "### Means over each run's images", "", *table(section.summary)]
@@ -68,8 +100,8 @@ def section_lines(section: Section, root: Path) -> list[str]:
 def render_markdown(report: Report, charts: list[Path]) -> str:
     """The Markdown text; `charts` are the written loss-curve files, in report.charts' order."""
     root = report.root
-    lines = [f"# {report.title}", "", f"{len(report.runs)} run(s) in `{root}`.", ""]
-    lines += [f"Command: `{command}`" for command in report.commands]
+    lines = [f"# {text(report.title)}", "", f"{len(report.runs)} run(s) in {code(root)}.", ""]
+    lines += [f"Command: {code(command)}" for command in report.commands]
     for section in report.sections:
         lines += section_lines(section, root)
     if report.best:
@@ -81,10 +113,19 @@ def render_markdown(report: Report, charts: list[Path]) -> str:
     lines += ["", "## Provenance", "", *table(report.provenance)]
     for names, env in report.environments:
         rows = [[k, str(v)] for part in ("versions", "device") for k, v in (env.get(part) or {}).items()]
-        lines += ["", f"### Environment of {names}", "", *md_table(["", ""], rows)]
+        lines += ["", f"### Environment of {text(names)}", "", *md_table(["", ""], rows)]
     lines += ["", "### Composed configs", ""]
     for name, config in report.configs:
-        lines += [f"<details><summary>{name}</summary>", "", "```yaml", config.rstrip(), "```", "", "</details>", ""]
+        lines += [
+            f"<details><summary>{text(name)}</summary>",
+            "",
+            "```yaml",
+            config.rstrip(),
+            "```",
+            "",
+            "</details>",
+            "",
+        ]
     return "\n".join(lines) + "\n"
 
 

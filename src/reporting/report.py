@@ -53,8 +53,7 @@ def jobs_table(runs: Sequence[Run], names: dict[str, str]) -> Table:
     """Each run's directory, swept values, status and error."""
     table = Table(["run", "swept values", "status", "error"])
     for run in runs:
-        error = ((run.provenance or {}).get("error") or {}).get("message", "")
-        table.rows.append([run.name, names[run.name], run.status, error])
+        table.rows.append([run.name, names[run.name], run.status, run.error])
     return table
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from omegaconf import OmegaConf
 from convis.runtime import provenance
 from convis.runtime.errors import ConvisError
 from convis.runtime.history import HISTORY, read_history
+from convis.runtime.lock import in_use
+from convis.runtime.stops import CHECKPOINTS, LAST
 
 METRICS = "metrics.json"
 HYDRA_CONFIG = Path(".hydra") / "config.yaml"
@@ -35,11 +38,26 @@ class Run:
     provenance: dict[str, Any] | None = None
 
     @property
+    def died(self) -> bool:
+        """Whether provenance.json says running but no process owns the directory any more (e.g. after SIGKILL)."""
+        return bool(self.provenance) and self.provenance.get("status") == "running" and in_use(self.path) is False
+
+    @property
     def status(self) -> str:
-        """completed, failed, interrupted or running as provenance.json says; else from metrics.json."""
+        """completed, failed, interrupted or running as provenance.json says (interrupted where the process
+        died); else from metrics.json."""
         if self.provenance:
-            return self.provenance["status"]
+            return "interrupted" if self.died else self.provenance["status"]
         return "completed" if self.metrics else "unknown"
+
+    @property
+    def error(self) -> str:
+        """Why the run did not complete: its recorded error, or that its process died and how to go on."""
+        if self.died:
+            resumable = (self.path / CHECKPOINTS / LAST).is_file()
+            go_on = f"continue with: python run.py resume={shlex.quote(str(self.path))}"
+            return f"its process ended without a word (killed?); {go_on if resumable else 'it saved no checkpoint'}"
+        return ((self.provenance or {}).get("error") or {}).get("message") or ""
 
     @property
     def results(self) -> list[dict[str, Any]]:

@@ -48,14 +48,13 @@ def summarise(sweep_dir: Path) -> dict[str, Any]:
 
     jobs = []
     for run in collect(sweep_dir):
-        error = (run.provenance or {}).get("error") or {}
         metric = run.config.get("optimize_metric")
         jobs.append(
             {
                 "dir": run.name,
                 "overrides": [f"{key}={value}" for key, value in run.overrides.items()],
                 "status": run.status,
-                "error": error.get("message"),
+                "error": run.error or None,
                 "value": metric_value(run.metrics, metric) if run.status == "completed" and metric else None,
             }
         )

@@ -7,6 +7,7 @@ token, secret or password are replaced by REDACTED, wherever they appear.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import re
@@ -37,6 +38,7 @@ SECRET_ASSIGNMENT = re.compile(
 SHORTEST_SECRET = 8  # shorter values of secret-named variables are not searched for in text: too many false hits
 PACKAGES = ("torch", "torchvision", "lightning", "hydra-core", "omegaconf", "wandb", "captum", "numpy")
 ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger(__name__)
 
 
 def now() -> str:
@@ -156,12 +158,19 @@ def recorded(cfg: DictConfig, output_dir: Path, overrides: list[str] | None = No
     except BaseException as err:
         interrupted = isinstance(err, (KeyboardInterrupt, SystemExit))
         record.update(status="interrupted" if interrupted else "failed", error=describe(user_error(err) or err))
+        try:
+            finish(record, output_dir)
+        except OSError:  # e.g. the disk is full: the run's own error says more than this one
+            log.warning("could not record the end of the run in %s", output_dir / FILE)
         raise
-    else:
-        record["status"] = "completed"
-    finally:
-        record["finished"] = now()
-        write_json(redact(record), output_dir / FILE)
+    record["status"] = "completed"
+    finish(record, output_dir)
+
+
+def finish(record: dict[str, Any], output_dir: Path) -> None:
+    """Write the record of a run that ended."""
+    record["finished"] = now()
+    write_json(redact(record), output_dir / FILE)
 
 
 def describe(err: BaseException) -> dict[str, str]:

@@ -20,6 +20,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from convis.runtime.errors import ConvisError, NonFiniteLoss
+from convis.runtime.fingerprint import Fingerprint, check_checkpoint
 from convis.runtime.writers import write_bytes, write_json
 
 CHECKPOINTS = "checkpoints"
@@ -142,13 +143,39 @@ class StopSaver(Checkpoint):
         )
 
 
-def checkpointing(output_dir: str | Path, every: int) -> list[L.Callback]:
-    """Save `checkpoints/last.ckpt` every `every` steps (0: only on a stop) for a resume, and stop cleanly."""
+class PeriodicCheckpoint(ModelCheckpoint):
+    """Lightning's checkpoints every N steps, but none at the last step: `save_final` writes that one after
+    the results, so that a full disk costs the checkpoint rather than the images and metrics."""
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if trainer.global_step < trainer.max_steps:
+            super().on_train_batch_end(trainer, *args)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.global_step < trainer.max_steps:
+            super().on_train_epoch_end(trainer, module)
+
+    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        """Nothing: Lightning's would save the last step's checkpoint here."""
+
+
+def save_final(trainer: L.Trainer) -> None:
+    """The finished run's checkpoint, where it saves checkpoints: call it once its results are written."""
+    for callback in trainer.checkpoint_callbacks:
+        if isinstance(callback, PeriodicCheckpoint):
+            trainer.save_checkpoint(Path(callback.dirpath) / LAST, weights_only=False)
+
+
+def checkpointing(output_dir: str | Path, every: int, fingerprint: dict[str, Any]) -> list[L.Callback]:
+    """Save `checkpoints/last.ckpt` every `every` steps (0: only on a stop) for a resume, and stop cleanly.
+
+    Each checkpoint holds the run's `fingerprint`, which a resume checks against its config.
+    """
     # the state after each step is what a resume needs; the step batches carry no data to resume
     warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
     warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended")
     periodic = [
-        ModelCheckpoint(
+        PeriodicCheckpoint(
             dirpath=Path(output_dir) / CHECKPOINTS,
             every_n_train_steps=every,
             save_top_k=0,
@@ -156,15 +183,17 @@ def checkpointing(output_dir: str | Path, every: int) -> list[L.Callback]:
             enable_version_counter=False,
         )
     ]
-    return [*(periodic if every > 0 else []), RandomState(), StopSaver(output_dir)]
+    return [*(periodic if every > 0 else []), RandomState(), Fingerprint(fingerprint), StopSaver(output_dir)]
 
 
-def last_checkpoint(run_dir: str | Path) -> Path:
-    """The checkpoint a run directory resumes from, or a ConvisError saying why there is none."""
+def last_checkpoint(run_dir: str | Path, fingerprint: dict[str, Any]) -> Path:
+    """The checkpoint a run directory resumes from, or a ConvisError saying why there is none or why it does
+    not fit: unreadable, or saved by an optimisation configured otherwise than `fingerprint`."""
     path = Path(run_dir) / CHECKPOINTS / LAST
     if not path.is_file():
         raise ConvisError(
             f"resume={run_dir}: no checkpoint at {path}; resume takes a run directory that saved "
             "checkpoints (checkpoint_every > 0), or drop resume= to start afresh"
         )
+    check_checkpoint(path, run_dir, fingerprint)
     return path

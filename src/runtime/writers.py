@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,8 +17,30 @@ import numpy as np
 import torch
 from PIL import Image
 
+from convis.runtime.errors import ConvisError
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+FULL = (errno.ENOSPC, errno.EDQUOT)  # no space left; the user's quota spent
+
+
+class DiskFull(ConvisError):
+    """No space left on the device (or the user's quota spent) writing `path`: the run stops there."""
+
+    def __init__(self, path: object, written: list[str] | None = None) -> None:
+        done = "" if written is None else f"; already written: {', '.join(written) or 'nothing'}"
+        super().__init__(f"no space left on the device writing {path}{done}; free some space and run again")
+        self.path = path
+
+
+@contextmanager
+def full_disk_listed(folder: str | Path) -> Iterator[None]:
+    """A DiskFull raised in the block says what `folder` held by then."""
+    try:
+        yield
+    except DiskFull as err:
+        raise DiskFull(err.path, listing(folder)) from err.__cause__
 
 
 def safe_name(text: str) -> str:
@@ -31,17 +56,32 @@ def write_bytes(data: bytes, path: str | Path) -> Path:
     leaves a hidden temporary file beside `path` is one write call and a rename.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as to any new file
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as to any new file
         with os.fdopen(handle, "wb") as file:
             file.write(data)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno in FULL:
+            raise DiskFull(path) from err
         raise
     return path
+
+
+def listing(folder: str | Path) -> list[str]:
+    """What `folder` holds, for a message: its files, and its folders with how many files each (not hidden ones)."""
+    entries = sorted(p for p in Path(folder).iterdir() if not p.name.startswith(".")) if Path(folder).is_dir() else []
+    shown = []
+    for entry in entries:
+        if entry.is_dir():
+            count = sum(1 for p in entry.rglob("*") if p.is_file() and not p.name.startswith("."))
+            shown.append(f"{entry.name}/ ({count} file{'s' * (count != 1)})")
+        else:
+            shown.append(entry.name)
+    return shown
 
 
 def write_text(text: str, path: str | Path) -> Path:

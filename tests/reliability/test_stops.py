@@ -89,7 +89,7 @@ def test_sigterm_finishes_the_step_then_saves_a_checkpoint_the_image_and_the_los
     callbacks = [
         SignalAt(4, signal.SIGTERM),
         ImageLogger(0, ["picture"], lambda image: image),
-        *checkpointing(tmp_path, 0),
+        *checkpointing(tmp_path, 0, {"steps": 9}),
     ]
     with pytest.raises(SIGTERMException) as info:
         trainer(tmp_path, 9, *callbacks).fit(fit)
@@ -97,6 +97,7 @@ def test_sigterm_finishes_the_step_then_saves_a_checkpoint_the_image_and_the_los
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
     assert checkpoint["global_step"] == 4 and torch.allclose(checkpoint["state_dict"]["param.image"], torch.tensor(1.2))
     assert "rng_states" in checkpoint  # checkpoint_every=0 still stops resumably
+    assert checkpoint["convis_config"] == {"steps": 9}  # what a resume checks its config against
     assert (np.asarray(Image.open(tmp_path / "partial" / "images" / "picture.png")) == 255).all()  # 1.2, clipped
     record = json.loads((tmp_path / "partial" / "metrics.json").read_text())
     assert record["stopped_by"] == "SIGTERM" and record["stopped_at_step"] == 4
