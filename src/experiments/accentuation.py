@@ -1,0 +1,102 @@
+"""Feature accentuation (Hamblin et al. 2024): what in THIS picture drives a feature.
+
+The Fourier image starts at a real picture (its spectrum) and is optimised to raise a feature (a class
+score, a channel, a layer) while a penalty keeps it near the picture:
+loss = -feature(x) + penalty * mean((x - x0)^2), x0 the picture in the network's normalised input space.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from convis.backbones import Backbone
+from convis.backbones.names import LOGITS
+from convis.checks import as_list
+from convis.data.images import denormalise
+from convis.experiments.base import Experiment, Result
+from convis.experiments.transparency import write_transparency
+from convis.experiments.visualise import optimise
+from convis.modules.visualisation import Group
+from convis.objectives import INPUT, Objective
+from convis.objectives.activation import activation
+from convis.objectives.base import term
+from convis.objectives.class_score import class_score
+from convis.priors import Prior
+from convis.runtime.errors import ConvisError
+from convis.runtime.writers import safe_name, save_image, write_json
+from convis.targets import resolve_targets
+
+
+def distance(seed: torch.Tensor) -> Objective:
+    """Mean squared difference of each image from its seed picture (the same rows of `seed`)."""
+    return term("distance", lambda acts: (acts[INPUT] - seed.to(acts[INPUT])).flatten(1).square().mean(1))
+
+
+def feature(cfg: DictConfig, backbone: Backbone, count: int) -> tuple[str, Objective, list[str]]:
+    """The feature raised in each of `count` pictures: its name, its term (a loss), and the layers it reads."""
+    if cfg.target is not None:
+        targets = as_list(cfg.target)
+        if len(targets) != 1:
+            raise ConvisError(f"objective=accentuation raises one class per picture: give one target, not {targets}")
+        (index,) = resolve_targets(targets, backbone.categories)
+        return backbone.categories[index], class_score([index] * count, cfg.objective.score), [LOGITS]
+    layer = cfg.layer
+    if not isinstance(layer, str):
+        raise ConvisError(f"objective=accentuation raises one feature: give one layer, not {layer}")
+    extractor = backbone.extractor([layer])
+    with torch.no_grad():
+        shape = tuple(extractor(torch.zeros(1, backbone.channels, cfg.image_size, cfg.image_size))[layer].shape[1:])
+    maximised = activation(layer, shape, cfg.objective.channel)
+    return maximised.terms[0][1].name, maximised, [layer]
+
+
+class Accentuation(Experiment):
+    """Each picture of the dataset, accentuated for `target` (a class) or for `layer` / objective.channel."""
+
+    @property
+    def targeted(self) -> bool:  # reads `target` only when one is given
+        return self.cfg.get("target") is not None
+
+    def layers(self) -> list[object]:
+        return [LOGITS] if self.targeted else as_list(self.cfg.layer)
+
+    def run(self, output_dir: Path) -> Result:
+        cfg = self.cfg
+        L.seed_everything(cfg.seed, verbose=False)
+        backbone = self.backbone()
+        prior: Prior = instantiate(cfg.prior)
+        data = self.data(backbone)
+        originals = torch.stack([data[i]["image"] for i in range(len(data))])
+        name, raised, layers = feature(cfg, backbone, len(originals))
+        objective = prior.add_to(raised + cfg.objective.penalty * distance(originals))
+        group = Group(name, slice(0, len(originals)), backbone.extractor(layers), objective, prior.transforms)
+        captions = [f"{picture}_{name}" for picture in data.names]
+        module = optimise(cfg, backbone, originals, [group], prior, captions, output_dir)
+        image, _ = module.evaluate()
+        with torch.no_grad():
+            before, after = -raised(group.extractor(originals)), -raised(group.extractor(image))
+        results = [
+            {"image": picture, "feature": name, "before": float(b), "after": float(a), "distance": float(d)}
+            for picture, b, a, d in zip(data.names, before, after, distance(originals)({INPUT: image}))
+        ]
+        write_pictures(backbone, originals, image, data.names, results, output_dir)
+        write_transparency(module.param, results, captions, output_dir)
+        metrics = {"objective": cfg.objective.name, "backbone": backbone.arch, "results": results}
+        write_json(metrics, output_dir / "metrics.json")
+        return Result(metrics, output_dir, {"images": image, "originals": originals})
+
+
+def write_pictures(
+    backbone: Backbone, originals: torch.Tensor, image: torch.Tensor, names: list[str], results: list[dict], out: Path
+) -> None:
+    """images/<picture>_original.png and, beside it, images/<picture>_<feature>.png (its path in the result)."""
+    pairs = zip(denormalise(originals, backbone.mean, backbone.std), denormalise(image, backbone.mean, backbone.std))
+    for result, name, (original, accentuated) in zip(results, names, pairs):
+        save_image(original, out / "images" / f"{safe_name(name)}_original.png")
+        png = save_image(accentuated, out / "images" / f"{safe_name(name)}_{safe_name(result['feature'])}.png")
+        result["png"] = str(png.relative_to(out))
