@@ -23,6 +23,7 @@ from convis.backbones.chain import as_chain
 from convis.backbones.extractor import FeatureExtractor, Logits, without_inplace
 from convis.backbones.weights import file_weights, load_into, looks_like_path, pretrained_state_dict, strip_prefix
 from convis.runtime.errors import ConvisError
+from convis.runtime.finite import require_finite_weights
 from convis.targets import class_names
 
 log = logging.getLogger(__name__)
@@ -223,7 +224,8 @@ def assemble(
     channels_last: bool = True,
     output: str | int | None = None,
 ) -> Backbone:
-    """Freeze `model`, make it a chain where it is one, and name its layers."""
+    """Freeze `model`, make it a chain where it is one, and name its layers; NaN or Inf in its weights fails."""
+    require_finite_weights(model.state_dict(), f"model {arch}", "load or train it again (every output would be NaN)")
     model = _frozen(model)
     chain = None if output is not None else as_chain(model, arch, channels=len(mean))
     if chain is None:

@@ -12,6 +12,7 @@ from torch import nn
 from torchvision.models import get_model_weights
 
 from convis.runtime.errors import ConvisError
+from convis.runtime.finite import require_finite_weights
 
 
 def looks_like_path(weights: str) -> bool:
@@ -191,7 +192,8 @@ def misfit(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], arch: s
 
 
 def load_into(model: nn.Module, state: dict[str, torch.Tensor], arch: str, source: str, file: bool = True) -> None:
-    """Load `state` into `model`, or fail with one line: the counts of keys that differ, and the first.
+    """Load `state` into `model`, or fail with one line: the counts of keys that differ and the first, or a
+    tensor holding NaN or Inf.
 
     A wrapper's key prefix is stripped and BatchNorm's `num_batches_tracked`, where the file lacks it, kept as is.
     """
@@ -199,8 +201,9 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], arch: str, sourc
     state = strip_prefix(state, set(own))
     state = {k: v for k, v in state.items() if k in own or not k.endswith(BN_COUNT)}
     state |= {k: v for k, v in own.items() if k.endswith(BN_COUNT) and k not in state}
+    what = f"weights file {source}" if file else f"weights {source}"
     problem = misfit(own, state, arch, source)
     if problem is not None:
-        what = f"weights file {source}" if file else f"weights {source}"
         raise ConvisError(f"{what} do not fit backbone {arch}: {problem}; is it for another architecture?")
+    require_finite_weights(state, what)
     model.load_state_dict(state)

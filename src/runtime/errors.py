@@ -15,13 +15,21 @@ class ConvisError(Exception):
 
 
 class NonFiniteLoss(ConvisError):
-    """A loss term went NaN or Inf: the run stops, keeping its last image whose losses were finite."""
+    """A loss term went NaN or Inf: the run stops, keeping its last image whose losses were finite.
+
+    At step 1 the loss is that of the starting image, before any update: the learning rate is not the cause.
+    """
 
     def __init__(self, term: str, step: int, value: float) -> None:
         shown = "NaN" if math.isnan(value) else "Inf" if value > 0 else "-Inf"
+        advice = (
+            "it was so before the first update, so the learning rate is not the cause: the network's weights or "
+            "its input hold non-finite values, or the network overflows at this precision (trainer.precision=32-true)"
+            if step <= 1
+            else "lower the learning rate (optimizer.optim.lr) or the objective's weights"
+        )
         super().__init__(
-            f"loss term {term} became {shown} at step {step}; the last finite image is in partial/: "
-            "lower the learning rate (optimizer.optim.lr) or the objective's weights"
+            f"loss term {term} became {shown} at step {step}; the last finite image is in partial/: {advice}"
         )
         self.term, self.step, self.value = term, step, value
 
