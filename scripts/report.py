@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from convis.reporting.atlas import PAGE
 from convis.reporting.report import write
 from convis.runtime.errors import ConvisError
 
@@ -23,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"convis: error: {err}", file=sys.stderr)
         return 2
     print(f"report: {html}\nmarkdown: {markdown}")
+    if (atlas := html.with_name(PAGE)).is_file():
+        print(f"layer atlas: {atlas}")
     return 0
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from convis.reporting.atlas import write_atlas
 from convis.reporting.content import Report, Section, Table
 from convis.reporting.curves import charts
 from convis.reporting.grid import cells, header, is_label, labels, layout, shown, swept, varying
@@ -153,7 +154,10 @@ def build(root: str | Path, columns: int | None = None) -> Report:
 
 
 def write(root: str | Path, columns: int | None = None) -> tuple[Path, Path]:
-    """Write root/report.html (self-contained) and root/report.md (with report_files/); return their paths."""
+    """Write root/report.html (self-contained) and root/report.md (with report_files/); return their paths.
+
+    Runs that hold a layer atlas (objective.channel=all) also get root/atlas.html and root/atlas.md."""
     report = build(root, columns)
     html = write_text(render_html(report), Path(root) / "report.html")
+    write_atlas(report.root, report.runs)
     return html, write_markdown(report)
