@@ -66,6 +66,7 @@ def build_module(cfg: DictConfig, backbone: Backbone) -> SaliencyModule:
         sanity_layers=layers,
         sanity_measured=measured_depths(layers, objective.sanity_depths),
         seed=cfg.seed,
+        random_logit=objective.get("random_logit", False),
     )
 
 
@@ -124,6 +125,10 @@ METRICS = (
     "insertion_auc",
     "deletion_auc_random",
     "insertion_auc_random",
+    "road_morf",
+    "road_lerf",
+    "road_combined",
+    "random_logit",
     "box_iou",
 )
 

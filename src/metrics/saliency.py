@@ -7,8 +7,15 @@
   first, from the image to the zero (mean) image, or from a blurred copy (kernel 11, sigma 5)
   to the image; the class probability's curve has AUC = (sum s - s_0/2 - s_n/2) / (n - 1) over
   its n points. Lower deletion and higher insertion are better; a random order beside them.
+- ROAD (Rong et al. 2022): remove a fraction of the pixels, most relevant first (MoRF) or least
+  relevant first (LeRF), and fill them by noisy linear imputation from their neighbours
+  (pytorch-grad-cam's NoisyLinearImputer), so the network is not judged on images unlike any it
+  saw; the class probability at each fraction, and its mean over the fractions. Lower MoRF and
+  higher LeRF are better; (LeRF - MoRF) / 2 is pytorch-grad-cam's ROADCombined.
 - Sanity check (Adebayo et al. 2018): re-initialise the layers from the top down (cascading)
   and compare each map with the original by Spearman rank correlation.
+- Random logit (Sixt et al. 2020, as Quantus's RandomLogit): the map for a random other class
+  should differ from the target's; its Spearman rank correlation with the target's map, lower is better.
 """
 
 from __future__ import annotations
@@ -19,10 +26,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
+from pytorch_grad_cam.metrics.road import NoisyLinearImputer
 from torch import Tensor, nn
 from torchmetrics.functional import spearman_corrcoef
 from torchvision.ops import box_iou, masks_to_boxes
 from torchvision.transforms.v2.functional import gaussian_blur
+
+from convis.runtime.errors import ConvisError
 
 Scores = Callable[[Tensor], Tensor]  # images (B, 3, H, W) -> class probabilities (B, K)
 
@@ -101,6 +111,50 @@ def auc(curves: Tensor) -> Tensor:
     return (curves.sum(1) - curves[:, 0] / 2 - curves[:, -1] / 2) / (curves.shape[1] - 1)
 
 
+def road_frames(images: Tensor, orders: Tensor, fraction: float, noise: float) -> Tensor:
+    """The images with the first round(fraction * H*W) pixels of each order removed and imputed.
+
+    The pixels are ranked (ties in pixel order, as deletion ranks them) rather than thresholded at a
+    percentile as pytorch-grad-cam does, which on a map with many equal values (a CAM's zeros) would
+    remove a share other than `fraction`. Imputation on the CPU; noise from torch's generator.
+    """
+    n, _, height, width = images.shape
+    removed = round(fraction * height * width)
+    keep = torch.ones(n, height * width)
+    keep.scatter_(1, orders[:, :removed].cpu(), 0.0)
+    imputer = NoisyLinearImputer(noise=noise)
+    frames = [imputer(image, mask.view(height, width)) for image, mask in zip(images.detach().cpu().float(), keep)]
+    return torch.stack(frames).to(images.device, images.dtype)
+
+
+def road_curves(
+    scores: Scores, images: Tensor, targets: Tensor, orders: Tensor, fractions: Sequence[float], noise: float
+) -> Tensor:
+    """(N, len(fractions)) target probabilities with each fraction of the pixels, in `orders`, imputed."""
+    return torch.stack([target_probs(scores, road_frames(images, orders, f, noise), targets) for f in fractions], 1)
+
+
+def target_probs(scores: Scores, images: Tensor, targets: Tensor) -> Tensor:
+    """(N,) each image's probability of its target class."""
+    return scores(images).gather(1, targets[:, None])[:, 0]
+
+
+def random_logit(
+    attribute: Callable[[Tensor, Tensor], Tensor],
+    images: Tensor,
+    targets: Tensor,
+    maps: Tensor,
+    classes: int,
+    seed: int,
+) -> Tensor:
+    """(N,) Spearman rank correlation of each map with the map for a random other class (seeded)."""
+    if classes < 2:
+        raise ConvisError(f"objective.random_logit=true needs a network with 2 classes or more; this one has {classes}")
+    generator = torch.Generator().manual_seed(seed)
+    others = (targets.cpu() + torch.randint(1, classes, targets.shape, generator=generator)) % classes
+    return spearman(attribute(images, others.to(targets.device)), maps)
+
+
 @dataclass
 class SaliencyEvaluation:
     """The per-image quality metrics of maps on images with known object regions."""
@@ -110,15 +164,25 @@ class SaliencyEvaluation:
     blur_kernel: int = 11  # insertion starts from the image blurred with this Gaussian
     blur_sigma: float = 5.0
     batch: int = 64  # images per forward pass when scoring the curves
-    seed: int = 0  # of the random pixel order
+    seed: int = 0  # of the random pixel order and ROAD's imputation noise
+    road_fractions: Sequence[float] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # ROAD: shares removed; () skips
+    road_noise: float = 0.01  # ROAD: sd of the noise added to the imputed pixels (normalised units)
+
+    def __post_init__(self) -> None:
+        bad = [f for f in self.road_fractions if not 0 < f < 1]
+        if bad:
+            raise ConvisError(
+                f"objective.evaluation.road_fractions={list(self.road_fractions)}: each share of pixels removed "
+                f"must lie strictly between 0 and 1 ({bad[0]} does not), e.g. [0.1,0.3,0.5,0.7,0.9]"
+            )
 
     def __call__(
         self, scores: Scores, images: Tensor, maps: Tensor, targets: Tensor, regions: Tensor
     ) -> dict[str, Tensor]:
-        """Pointing game (and its centre baseline) and deletion / insertion AUC (and their random order).
+        """Pointing game (and its centre baseline), deletion / insertion AUC (and their random order), ROAD.
 
-        Per image, (N,); the curves themselves, (N, n), under `deletion_curve`, `insertion_curve`
-        and their `_random` twins.
+        Per image, (N,); the curves themselves, (N, n), under `deletion_curve`, `insertion_curve`,
+        their `_random` twins, `road_morf_curve` and `road_lerf_curve`.
         """
         n, _, height, width = images.shape
         reach = tolerance(width, self.tolerance)
@@ -136,6 +200,19 @@ class SaliencyEvaluation:
                     scores, start, finish, targets, order, self.perturbation_steps, self.batch
                 )
                 results[f"{kind}_auc{suffix}"] = auc(results[f"{kind}_curve{suffix}"])
+        if self.road_fractions:
+            results.update(self.road(scores, images, maps, targets))
+        return results
+
+    def road(self, scores: Scores, images: Tensor, maps: Tensor, targets: Tensor) -> dict[str, Tensor]:
+        """ROAD's MoRF and LeRF curves over `road_fractions`, their means, and (LeRF - MoRF) / 2."""
+        results = {}
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            for kind, order in (("morf", saliency_order(maps)), ("lerf", saliency_order(-maps))):
+                curve = road_curves(scores, images, targets, order, self.road_fractions, self.road_noise)
+                results[f"road_{kind}_curve"], results[f"road_{kind}"] = curve, curve.mean(1)
+        results["road_combined"] = (results["road_lerf"] - results["road_morf"]) / 2
         return results
 
 

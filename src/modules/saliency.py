@@ -22,6 +22,7 @@ from convis.metrics.saliency import (
     cascading_randomisation,
     mask_boxes,
     paired_iou,
+    random_logit,
     spearman,
 )
 
@@ -70,6 +71,7 @@ class SaliencyModule(L.LightningModule):
         sanity_layers: Sequence[str] = (),
         sanity_measured: Sequence[str] = (),
         seed: int = 0,
+        random_logit: bool = False,
     ) -> None:
         super().__init__()
         self.net = net
@@ -77,6 +79,7 @@ class SaliencyModule(L.LightningModule):
         self.mean, self.std = tuple(mean), tuple(std)
         self.localiser, self.target, self.evaluation = localiser, target, evaluation
         self.sanity_layers, self.sanity_measured, self.seed = list(sanity_layers), set(sanity_measured), seed
+        self.random_logit = random_logit
 
     def probabilities(self, images: Tensor) -> Tensor:
         """Class probabilities of the frozen network."""
@@ -103,6 +106,10 @@ class SaliencyModule(L.LightningModule):
             out["metrics"] = {key: value.cpu() for key, value in metrics.items() if value.dim() == 1}
             out["curves"] = {key: value.cpu() for key, value in metrics.items() if value.dim() == 2}
             out["truth_boxes"] = boxes.cpu()
+        if self.random_logit:
+            classes = self.probabilities(images[:1]).shape[1]
+            similarity = random_logit(self.method.attribute, images, targets, maps, classes, self.seed + batch_idx)
+            out.setdefault("metrics", {})["random_logit"] = similarity.cpu()
         if self.sanity_layers:
             out["sanity"] = self.sanity_check(images, targets, maps)
         return out

@@ -15,6 +15,7 @@ from convis.reporting.curves import charts
 from convis.reporting.grid import cells, header, is_label, labels, layout, shown, swept, varying
 from convis.reporting.html import render_html
 from convis.reporting.markdown import write_markdown
+from convis.reporting.ranking import ranking_sections
 from convis.reporting.runs import Run, collect
 from convis.runtime.writers import write_text
 
@@ -143,7 +144,7 @@ def build(root: str | Path, columns: int | None = None) -> Report:
         root=root,
         commands=commands,
         runs=runs,
-        sections=sections(runs, columns),
+        sections=[*ranking_sections(runs), *sections(runs, columns)],
         jobs=jobs_table(runs, names),
         best=optuna_best(root),
         charts=charts(runs, names),

@@ -129,6 +129,9 @@ def test_boxes_give_quality_metrics_a_summary_and_the_sanity_check(cfg_factory, 
         "insertion_auc",
         "deletion_auc_random",
         "insertion_auc_random",
+        "road_morf",
+        "road_lerf",
+        "road_combined",
         "box_iou",
     }
     for result in metrics["results"]:
@@ -139,8 +142,10 @@ def test_boxes_give_quality_metrics_a_summary_and_the_sanity_check(cfg_factory, 
     assert set(summary) == keys | {"box_accuracy"}
     assert summary["deletion_auc"] == pytest.approx(np.mean([r["deletion_auc"] for r in metrics["results"]]))
     curves = metrics["curves"]  # the mean curves: 4 perturbation steps of 32 x 32 pixels give 5 points
-    assert set(curves) == {f"{kind}_curve{suffix}" for kind in ("deletion", "insertion") for suffix in ("", "_random")}
-    assert all(len(curve) == 5 for curve in curves.values())
+    perturbed = {f"{kind}_curve{suffix}" for kind in ("deletion", "insertion") for suffix in ("", "_random")}
+    assert set(curves) == perturbed | {"road_morf_curve", "road_lerf_curve"}
+    assert all(len(curves[key]) == 5 for key in perturbed) and len(curves["road_morf_curve"]) == 9  # 10% ... 90%
+    assert summary["road_morf"] == pytest.approx(np.mean(curves["road_morf_curve"]), abs=1e-6)
     assert float(auc(torch.tensor([curves["insertion_curve"]]))) == pytest.approx(summary["insertion_auc"], abs=1e-6)
     assert Image.open(tmp_path / metrics["curves_png"]).size == (900, 350)  # two panels, 9 x 3.5 in at 100 dpi
     depths = [row["randomised"] for row in metrics["sanity_check"]]
