@@ -14,6 +14,7 @@ from torch import Tensor
 
 from convis.attribution.overlay import PREDICTED, TRUTH, box_overlay, heatmap_overlay
 from convis.data.images import denormalise
+from convis.runtime.logs import log_images
 from convis.runtime.writers import safe_name, save_image, write_npy
 
 
@@ -56,10 +57,8 @@ class SaliencyWriter(BasePredictionWriter):
         for key, curves in prediction.get("curves", {}).items():
             self.curves.setdefault(key, []).append(curves)
         captions = [f"{name}: {self.categories[int(t)]}" for name, t in zip(batch["name"], prediction["targets"])]
-        for logger in trainer.loggers:
-            if hasattr(logger, "log_image"):
-                logger.log_image("saliency", heat, caption=captions)
-                logger.log_image("localisation", boxed, caption=captions)
+        log_images(trainer, "saliency", heat, caption=captions)
+        log_images(trainer, "localisation", boxed, caption=captions)
 
     @staticmethod
     def boxes(prediction: Mapping[str, Any], i: int) -> tuple[list[list[int]], list[str]]:

@@ -13,12 +13,19 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 from convis.runtime.errors import NonFiniteLoss
 from convis.runtime.history import read_history, write_history
 from convis.runtime.stops import PARTIAL, stopped_early
-from convis.runtime.writers import safe_name, save_image
+from convis.runtime.writers import safe_name, save_image, to_pil
 
 
 def is_logging_step(trainer: L.Trainer) -> bool:
     """Whether the step just taken is one whose losses are logged (every log_every_n_steps, and the last)."""
     return trainer.global_step % trainer.log_every_n_steps == 0 or trainer.global_step >= trainer.max_steps
+
+
+def log_images(trainer: L.Trainer, key: str, images: list[torch.Tensor], **options: Any) -> None:
+    """[0, 1] images to the loggers that take images (W&B), as 8-bit pictures: W&B reads a tensor as 0-255."""
+    for logger in trainer.loggers:
+        if hasattr(logger, "log_image"):
+            logger.log_image(key, [to_pil(image) for image in images], **options)
 
 
 class ImageLogger(L.Callback):
@@ -35,10 +42,7 @@ class ImageLogger(L.Callback):
         step = trainer.global_step
         if self.every <= 0 or step % self.every and step != trainer.max_steps:
             return
-        images = self.render(module.param().detach())
-        for logger in trainer.loggers:
-            if hasattr(logger, "log_image"):
-                logger.log_image("images", list(images.cpu()), step=step, caption=self.captions)
+        log_images(trainer, "images", list(self.render(module.param().detach())), step=step, caption=self.captions)
 
     def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
         if not stopped_early(exception):

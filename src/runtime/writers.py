@@ -89,8 +89,8 @@ def write_text(text: str, path: str | Path) -> Path:
     return write_bytes(text.encode("utf-8"), path)
 
 
-def save_image(image: torch.Tensor, path: str | Path) -> Path:
-    """Save a [3, H, W] (or grayscale [1, H, W]) image with values in [0, 1] as an 8-bit RGB PNG."""
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """A [3, H, W] (or grayscale [1, H, W]) image with values in [0, 1] as an 8-bit RGB picture."""
     array = (
         (image.detach().float().cpu().clamp(0, 1).expand(3, -1, -1) * 255)
         .round()
@@ -98,8 +98,13 @@ def save_image(image: torch.Tensor, path: str | Path) -> Path:
         .permute(1, 2, 0)
         .numpy()
     )
+    return Image.fromarray(np.ascontiguousarray(array))
+
+
+def save_image(image: torch.Tensor, path: str | Path) -> Path:
+    """Save a [3, H, W] (or grayscale [1, H, W]) image with values in [0, 1] as an 8-bit RGB PNG."""
     buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG")
+    to_pil(image).save(buffer, format="PNG")
     return write_bytes(buffer.getvalue(), path)
 
 
