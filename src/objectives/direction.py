@@ -22,14 +22,15 @@ def positions(activation: torch.Tensor) -> torch.Tensor:
 
 
 def direction(layer: str, vector: torch.Tensor, cossim_pow: float | None = None) -> Objective:
-    """The term maximising the alignment of `layer`'s activation vectors with `vector` (one per channel)."""
-    v = vector.detach().flatten().float()
+    """The term maximising the alignment of `layer`'s activation vectors with `vector`: [C], one value per
+    channel, or [B, C], each image its own direction."""
+    v = vector.detach().float().view(-1, vector.shape[-1])  # [1 or B, C]
 
     def fn(acts) -> torch.Tensor:
         a = positions(acts[layer])
-        w = v.to(a)
-        dot = a @ w
-        cos = dot / (a.norm(dim=-1) + EPS) / (w.norm() + EPS)
+        w = v.to(a).unsqueeze(1)  # [1 or B, 1, C]
+        dot = (a * w).sum(-1)
+        cos = dot / (a.norm(dim=-1) + EPS) / (w.norm(dim=-1) + EPS)
         value = cos if cossim_pow is None else dot * cos.clamp_min(FLOOR) ** cossim_pow
         return -value.mean(1)
 

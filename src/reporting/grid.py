@@ -18,7 +18,7 @@ from typing import Any
 from convis.reporting.runs import Run
 
 ROW_KEYS = ("image", "target")
-PICTURES = {"png": "", "transparency_png": "transparency"}  # a result's PNG keys, each picture's `view` label
+PICTURES = {"png": "", "transparency_png": "transparency", "map_png": "map"}  # a result's PNGs and their `view`
 
 
 @dataclass
@@ -67,7 +67,7 @@ def labels(run: Run, result: dict[str, Any], keys: Sequence[str]) -> dict[str, s
 def cells(runs: Sequence[Run]) -> list[Cell]:
     """Every picture of every run, labelled by the run's swept overrides and its result's own keys.
 
-    A result's other pictures (param=maco's transparency map) are cells of their own, labelled by `view`.
+    A result's other pictures (param=maco's transparency map, an NMF factor's map) are cells labelled by `view`.
     """
     keys = swept(runs)
     return [

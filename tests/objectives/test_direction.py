@@ -74,3 +74,11 @@ def test_a_direction_of_the_wrong_length_is_one_line_naming_both_sizes(cfg_facto
         experiments.run(cfg_factory(*TINY, f"objective.direction={tmp_path / 'v.npy'}"))
     message = str(user_error(caught.value))
     assert "has 5 values and relu2 has 8 channels" in message and "\n" not in message
+
+
+def test_each_image_can_have_its_own_direction():
+    torch.manual_seed(0)
+    acts, vectors = torch.randn(3, 4, 2, 2), torch.randn(3, 4)
+    loss = direction("l", vectors)({"l": acts})
+    expected = torch.cat([direction("l", v)({"l": a[None]}) for a, v in zip(acts, vectors)])
+    torch.testing.assert_close(loss, expected)
