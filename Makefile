@@ -2,28 +2,34 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEV := $(VENV)/.installed-dev
 
 .PHONY: demo test mutation setup clean
 
 setup: $(STAMP)
 
+# convis itself (what the demo needs); the test tools come on top of it for make test
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e .
 	touch $(STAMP)
+
+$(DEV): $(STAMP)
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(DEV)
 
 demo: $(STAMP)
 	WANDB_MODE=$${WANDB_MODE:-offline} $(PY) scripts/demo.py
 
-test: $(STAMP)
+test: $(DEV)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	WANDB_MODE=disabled $(PY) -m pytest -q
 
 # mutation testing (the mutation extra): each core module group against its own tests; not part of `make test`
-mutation: $(STAMP)
+mutation: $(DEV)
 	$(PY) -m pip install -q -e ".[mutation]"
 	$(PY) scripts/mutation.py $(MUTATION_ARGS)
 

@@ -36,8 +36,8 @@ def trained_network() -> Path:
     if best.is_file():
         say(f"reusing the MobileNetV2 fine-tuned on shapes in {NETWORK} (delete it to train again)")
         return best
-    say("fine-tuning MobileNetV2 from random init on 2400 synthetic shapes, 64 px (about 3 minutes on 2 cores)")
-    shapes = {"dataset.size": 2400, "objective.epochs": 10}
+    say("fine-tuning MobileNetV2 from random init on 3000 synthetic shapes, 64 px (about 5 minutes on 2 cores)")
+    shapes = {"objective.epochs": 15, "objective.scheduler": None}  # a constant rate learns faster in 15 epochs
     run = convis.finetune("mobilenet_v2", "shapes", weights=None, output_dir=NETWORK, **shapes, **QUIET)
     result = run.metrics["results"][0]
     say(f"val_acc {result['val_acc']:.3f} (always the commonest class: {result['chance_acc']:.3f})")
