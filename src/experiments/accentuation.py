@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from convis.backbones import Backbone
 from convis.backbones.names import LOGITS
-from convis.checks import as_list
+from convis.checks import Rule, as_list, number
 from convis.data.images import denormalise
 from convis.experiments.base import Experiment, Result
 from convis.experiments.transparency import write_transparency
@@ -64,6 +64,12 @@ class Accentuation(Experiment):
 
     def layers(self) -> list[object]:
         return [LOGITS] if self.targeted else as_list(self.cfg.layer)
+
+    def check(self) -> None:
+        super().check()
+        Rule("objective.penalty", lambda v: number(v) and v >= 0, "a number, 0 or more", "1.0").check(
+            "objective.penalty", self.cfg.objective.get("penalty")
+        )
 
     def run(self, output_dir: Path) -> Result:
         cfg = self.cfg

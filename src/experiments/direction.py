@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from torch.utils.data import Dataset
 
 from convis.backbones import Backbone, FeatureExtractor
-from convis.checks import as_list
+from convis.checks import Rule, as_list, number, positive
 from convis.experiments.synthesis import Plan, Synthesis
 from convis.modules.visualisation import Group
 from convis.objectives.direction import direction
@@ -60,11 +60,6 @@ def vector_file(path: str) -> torch.Tensor:
 def direction_vector(cfg: DictConfig, data: Dataset | None, extractor: FeatureExtractor, layer: str) -> torch.Tensor:
     """objective.direction at `layer`: a .npy file's vector, or class_mean:CLASS, the class's mean activation."""
     spec = cfg.objective.direction
-    if not isinstance(spec, str) or not spec:
-        raise ConvisError(
-            f"objective.direction={spec!r}: give a .npy file of one value per channel, or {CLASS_MEAN}CLASS "
-            f"(e.g. objective.direction={CLASS_MEAN}square dataset=shapes)"
-        )
     if spec.startswith(CLASS_MEAN):
         return class_mean(data, spec.removeprefix(CLASS_MEAN), extractor, layer, int(cfg.objective.class_images))
     return vector_file(spec)
@@ -82,11 +77,29 @@ def checked(vector: torch.Tensor, spec: str, layer: str, channels: int) -> torch
     return vector
 
 
+def cossim_power(cfg: DictConfig) -> None:
+    """Fail on an objective.cossim_pow that is neither null nor a number, 0 or more."""
+    Rule("objective.cossim_pow", lambda v: number(v) and v >= 0, "null or a number, 0 or more", "1", True).check(
+        "objective.cossim_pow", cfg.objective.get("cossim_pow")
+    )
+
+
 class Direction(Synthesis):
     """One image per layer in `layer`, aligning its activation vectors with objective.direction."""
 
     def layers(self) -> list[object]:
         return as_list(self.cfg.layer)
+
+    def check(self) -> None:
+        super().check()
+        positive(self.cfg, "objective.class_images")
+        cossim_power(self.cfg)
+        spec = self.cfg.objective.get("direction")
+        if not isinstance(spec, str) or not spec:
+            raise ConvisError(
+                f"objective.direction={spec!r}: give a .npy file of one value per channel, or {CLASS_MEAN}CLASS "
+                f"(e.g. objective.direction={CLASS_MEAN}square dataset=shapes)"
+            )
 
     def plan(self, backbone: Backbone, prior: Prior) -> Plan:
         cfg, spec = self.cfg, self.cfg.objective.direction

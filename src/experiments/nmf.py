@@ -17,7 +17,9 @@ from torch.nn import functional as F
 
 from convis.attribution.overlay import heatmap_overlay
 from convis.backbones import Backbone
+from convis.checks import positive
 from convis.data.images import denormalise
+from convis.experiments.direction import cossim_power
 from convis.experiments.synthesis import Plan, Synthesis
 from convis.modules.visualisation import Group
 from convis.objectives.direction import direction
@@ -64,14 +66,17 @@ class Nmf(Synthesis):
     def layers(self) -> list[object]:
         return [self.cfg.layer]
 
+    def check(self) -> None:
+        super().check()
+        positive(self.cfg, "objective.factors", "objective.max_iter")
+        cossim_power(self.cfg)
+
     def run(self, output_dir: Path):
         self.output_dir = output_dir  # the maps are written as soon as the factors are known
         return super().run(output_dir)
 
     def plan(self, backbone: Backbone, prior: Prior) -> Plan:
         cfg, layer, k = self.cfg, self.cfg.layer, int(self.cfg.objective.factors)
-        if k <= 0:
-            raise ConvisError(f"objective.factors={k} must be a positive number of factors, e.g. objective.factors=4")
         data = self.data(backbone)
         extractor = backbone.extractor([layer])
         pictures = torch.stack([data[i]["image"] for i in range(len(data))])

@@ -7,7 +7,7 @@ import torch
 
 from convis import experiments
 from convis.experiments.nmf import factorise
-from convis.runtime.errors import user_error
+from convis.runtime.errors import ConvisError, user_error
 
 TINY = ["experiment=own_network", "objective=nmf", "dataset.names=[chelsea,coffee]", "image_size=32"]
 
@@ -53,3 +53,10 @@ def test_a_layer_with_negative_values_is_refused_in_one_line(cfg_factory):
     message = str(user_error(caught.value))
     assert message.startswith("objective=nmf needs non-negative activations and conv2 has values down to -")
     assert "choose a layer after a ReLU" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("override", ["objective.factors=0", "objective.max_iter=-1"])
+def test_bad_counts_fail_before_any_work(cfg_factory, override):
+    key, value = override.split("=")
+    with pytest.raises(ConvisError, match=f"{key}={value} must be a positive whole number"):
+        experiments.experiment(cfg_factory(*TINY, override)).check()

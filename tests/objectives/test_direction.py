@@ -82,3 +82,16 @@ def test_each_image_can_have_its_own_direction():
     loss = direction("l", vectors)({"l": acts})
     expected = torch.cat([direction("l", v)({"l": a[None]}) for a, v in zip(acts, vectors)])
     torch.testing.assert_close(loss, expected)
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("objective.direction=null", "objective.direction=None: give a .npy file of one value per channel, or"),
+        ("objective.cossim_pow=-1", "objective.cossim_pow=-1 must be null or a number, 0 or more"),
+        ("objective.class_images=0", "objective.class_images=0 must be a positive whole number"),
+    ],
+)
+def test_bad_options_fail_before_any_work_in_one_line(cfg_factory, override, expected):
+    with pytest.raises(ConvisError, match=expected):
+        experiments.experiment(cfg_factory(*TINY, override)).check()
