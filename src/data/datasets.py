@@ -81,7 +81,7 @@ def sample_images(
 ) -> ImageDataset:
     """The user's image file or folder (`path`), else the named bundled samples (default: chelsea)."""
     if path is not None:
-        items = _path_items(Path(path))
+        items = _path_items(Path(path), image_size)
     else:
         names = ["chelsea"] if names is None else [names] if isinstance(names, str) else list(names)
         items = [(name, sample_image(name).copy) for name in names]  # loaded now, so a bad name fails early
@@ -113,7 +113,7 @@ def image_folder(
     labels = None if keys is None else [classes.index(key) for key in keys]
     chosen = split_indices([None] * len(files) if labels is None else labels, split, val_fraction, seed)
     names = [path.with_suffix("").as_posix().replace("/", "_") for path in relative]
-    items = [(names[i], partial(load_image, files[i])) for i in chosen]
+    items = [(names[i], partial(load_image, files[i], image_size)) for i in chosen]
     kept = None if labels is None else [labels[i] for i in chosen]
     return ImageDataset(items, image_transform(image_size, mean, std), kept, classes)
 
@@ -146,6 +146,8 @@ def _readable(files: Sequence[Path], root: Path) -> list[Path]:
         try:
             with Image.open(file):
                 kept.append(file)
+        except Image.DecompressionBombError:
+            kept.append(file)  # a readable header: load_image refuses it, naming it
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
             skipped.append(file)
     if skipped:
@@ -157,12 +159,12 @@ def _readable(files: Sequence[Path], root: Path) -> list[Path]:
     return kept
 
 
-def _path_items(path: Path) -> list[Item]:
-    """One item for an image file, or one per image directly inside a folder."""
+def _path_items(path: Path, image_size: int) -> list[Item]:
+    """One item for an image file, or one per image directly inside a folder, each read for `image_size`."""
     if not path.exists():
         raise ConvisError(f"image file or folder not found: {path}")
     files = _image_files(path, recursive=False) if path.is_dir() else [path]
-    return [(file.stem, partial(load_image, file)) for file in files]
+    return [(file.stem, partial(load_image, file, image_size)) for file in files]
 
 
 def _image_files(folder: Path, recursive: bool) -> list[Path]:

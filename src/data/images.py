@@ -3,6 +3,7 @@
 import difflib
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +28,38 @@ _HIGH_BIT_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
-def load_image(path: str | Path) -> Image.Image:
-    """Read an image file as 8-bit RGB, whatever its mode, or raise ConvisError saying why not."""
+def resized_size(width: int, height: int, image_size: int) -> tuple[int, int]:
+    """The width and height of a picture whose shorter side is resized to `image_size` (before the centre crop)."""
+    short, long = min(width, height), max(width, height)
+    other = int(image_size * long / short)
+    return (image_size, other) if width <= height else (other, image_size)
+
+
+def check_resize(width: int, height: int, image_size: int, source: object) -> None:
+    """Refuse a picture whose resize to `image_size` would exceed PIL's decompression-bomb bound, before it is made.
+
+    A long thin picture (100000 x 1 px) becomes gigabytes when its shorter side is resized: a bomb by aspect ratio.
+    """
+    new = resized_size(width, height, image_size)
+    if new[0] * new[1] > Image.MAX_IMAGE_PIXELS:
+        raise ConvisError(
+            f"refusing to resize {source}: its {width} x {height} pixels would become {new[0]} x {new[1]} at "
+            f"image_size={image_size}, over the {Image.MAX_IMAGE_PIXELS} pixels PIL.Image.MAX_IMAGE_PIXELS allows "
+            "(a decompression bomb by its aspect ratio); crop it nearer to a square"
+        )
+
+
+def within_bound(image: Image.Image, image_size: int) -> Image.Image:
+    """`image`, checked by check_resize: a transform step before the resize."""
+    check_resize(*image.size, image_size, "an image")
+    return image
+
+
+def load_image(path: str | Path, image_size: int | None = None) -> Image.Image:
+    """Read an image file as 8-bit RGB, whatever its mode, or raise ConvisError saying why not.
+
+    With `image_size`, a picture whose resize to it would be a decompression bomb is refused before it is decoded.
+    """
     path = Path(path)
     if path.is_dir():
         raise ConvisError(f"expected an image file, got a directory: {path} (name one of its files)")
@@ -38,6 +69,8 @@ def load_image(path: str | Path) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
+                if image_size is not None:
+                    check_resize(*image.size, image_size, path)
                 image.load()  # decode everything now, so a truncated file fails here
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ConvisError(
@@ -95,6 +128,7 @@ def image_transform(
         raise ConvisError(f"image_size must be a positive integer, got {image_size!r}; e.g. image_size=224")
     return v2.Compose(
         [
+            partial(within_bound, image_size=image_size),
             v2.ToImage(),
             v2.Resize(image_size, antialias=True),
             v2.CenterCrop(image_size),
