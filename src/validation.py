@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from convis.backbones import Backbone, FeatureExtractor
+from convis.backbones.memory import check_memory, run_device
 from convis.backbones.weights import looks_like_path
 from convis.checks import Rule, as_list, count, number, positive_number, positive_whole, whole
 from convis.experiments import Experiment, experiment
@@ -162,6 +163,7 @@ def check_network(cfg: DictConfig, chosen: Experiment, given: Backbone | None = 
     for layer in layers:
         backbone.path(layer)
     check_size(backbone, layers, cfg.image_size)
+    check_memory(backbone, layers, cfg.image_size, chosen.batch(), device(cfg, given))
     if not chosen.targeted:
         return
     if given is None and weights_file(cfg):  # a weights file brings its classes, or backbone.classes names them
@@ -169,6 +171,13 @@ def check_network(cfg: DictConfig, chosen: Experiment, given: Backbone | None = 
             resolve_targets(as_list(cfg.target), class_names(cfg.backbone.classes))
         return
     resolve_targets(as_list(cfg.target), backbone.categories)
+
+
+def device(cfg: DictConfig, given: Backbone | None) -> torch.device:
+    """Where the run's network will be: the given one's device, else the configured Trainer's."""
+    if given is not None:
+        return next(given.net.parameters(), torch.empty(0)).device
+    return run_device(str(cfg.trainer.get("accelerator", "auto")), cfg.trainer.get("devices"))
 
 
 def weights_file(cfg: DictConfig) -> bool:

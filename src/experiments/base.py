@@ -71,6 +71,10 @@ class Experiment:
         """The layers a run reads: the classifier's output unless a subclass says otherwise."""
         return [LOGITS]
 
+    def batch(self) -> int:
+        """How many images go through the network together, at least, as far as the config tells (memory check)."""
+        return 1
+
     def check(self) -> None:
         """Fail on an option of this objective that cannot work; cheap (no weights, no data)."""
         positive(self.cfg, "image_size", *(("steps",) if self.optimised else ()))

@@ -50,5 +50,8 @@ class ClassScore(Synthesis):
 
     targeted = True
 
+    def batch(self) -> int:
+        return max(len(as_list(self.cfg.target)), 1)  # one image per class, optimised together
+
     def plan(self, backbone: Backbone, prior: Prior) -> Plan:
         return class_plan(self.cfg, backbone, prior)
