@@ -94,7 +94,11 @@ class MacoImage(nn.Module):
         phase_std: float = 1.0,
     ) -> None:
         super().__init__()
-        batch, _, height, width = init.shape
+        batch, channels, height, width = init.shape
+        if channels != 3:
+            raise ConvisError(
+                f"param=maco renders colour images and this network takes {channels} channels: use param=pixel"
+            )
         self.size = (height, width)
         self.register_buffer("magnitude", magnitude(height, width, spectrum, decay_power).to(init.dtype))
         self.register_buffer("colour", DECORRELATE.clone().to(init.dtype))

@@ -111,7 +111,9 @@ def test_noisy_crop_zooms_into_a_box_and_adds_noise():
     assert noisy.std().item() == pytest.approx(0.05 * (1 + 1 / 12) ** 0.5, rel=0.05)
 
 
-def test_constraints_are_refused():
+def test_constraints_and_grey_networks_are_refused():
+    with pytest.raises(ConvisError, match=r"param=maco renders colour images and this network takes 1 channels"):
+        MacoImage(torch.zeros(1, 1, 8, 8), [0.5], [0.5])
     image = MacoImage(torch.zeros(1, 3, 8, 8), MEAN, STD)
     image.constrain([])
     with pytest.raises(ConvisError, match=r"param=maco cannot apply .*PixelNormBound"):
