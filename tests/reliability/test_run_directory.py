@@ -35,7 +35,7 @@ def convis_in(cwd: Path, *args: str) -> subprocess.Popen:
     )
 
 
-def wait_for(path: Path, job: subprocess.Popen, seconds: float = 120) -> None:
+def wait_for(path: Path, job: subprocess.Popen, seconds: float = 600) -> None:  # a busy machine starts slowly
     end = time.monotonic() + seconds
     while not path.exists():
         assert job.poll() is None, job.communicate()[1][-3000:]
