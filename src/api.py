@@ -18,7 +18,7 @@ import copy
 import logging
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from convis.experiments.base import Result
 from convis.experiments.setup import configured_backbone
 from convis.reporting.console import show_config
 from convis.runtime import provenance
+from convis.runtime.distributed import is_main_process
 from convis.runtime.errors import ConvisError, hydra_problem
 from convis.runtime.lock import owned
 from convis.runtime.writers import full_disk_listed
@@ -60,9 +61,11 @@ def execute(
     `overrides`: what composed it, for provenance.json (the command line's own when Hydra runs the job).
     """
     output_dir = Path(cfg.output_dir)
-    with owned(output_dir), full_disk_listed(output_dir), provenance.recorded(cfg, output_dir, overrides):
+    main = is_main_process()  # a DDP worker process leaves the run's own files to the main one
+    recorded = provenance.recorded(cfg, output_dir, overrides) if main else nullcontext()
+    with owned(output_dir), full_disk_listed(output_dir), recorded:
         validate(cfg, backbone)
-        if cfg.get("print_config"):
+        if cfg.get("print_config") and main:
             show_config(cfg)
         return experiments.run(cfg, backbone, data, model)
 

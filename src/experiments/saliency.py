@@ -21,6 +21,7 @@ from convis.experiments.saliency_writer import SaliencyWriter
 from convis.experiments.setup import build_trainer
 from convis.metrics.saliency import auc, randomisable_layers
 from convis.modules.saliency import SaliencyModule, collate
+from convis.runtime.distributed import BatchShare
 from convis.runtime.errors import ConvisError
 from convis.runtime.writers import save_figure, write_json
 from convis.targets import resolve_targets
@@ -71,10 +72,12 @@ def build_module(cfg: DictConfig, backbone: Backbone) -> SaliencyModule:
 
 
 def with_gradients(cfg: DictConfig) -> DictConfig:
-    """A copy of `cfg` whose Trainer predicts outside inference mode: Captum needs autograd."""
+    """A copy of `cfg` whose Trainer predicts outside inference mode (Captum needs autograd) and, under DDP,
+    leaves the loader's BatchShare sampler in place."""
     copied = copy.deepcopy(cfg)
     with open_dict(copied):
         copied.trainer.inference_mode = False
+        copied.trainer.use_distributed_sampler = False
     return copied
 
 
@@ -97,11 +100,14 @@ class Saliency(Experiment):
         backbone = self.backbone()
         module = build_module(cfg, backbone)
         data = self.data(backbone)
-        loader = torch.utils.data.DataLoader(data, batch_size=cfg.objective.batch_size, collate_fn=collate)
+        size = cfg.objective.batch_size
+        loader = torch.utils.data.DataLoader(data, size, sampler=BatchShare(len(data), size), collate_fn=collate)
         name = method_name(cfg)
         writer = SaliencyWriter(output_dir, name, backbone.mean, backbone.std, backbone.categories)
         trainer = build_trainer(with_gradients(cfg), -1, output_dir, [writer])
         trainer.predict(module, loader, return_predictions=False)
+        if not trainer.is_global_zero:  # another process of a DDP run: the first one writes what all found
+            return Result({"results": writer.results}, output_dir)
         metrics = {"objective": "saliency", "backbone": backbone.arch, "method": name, "results": writer.results}
         if summary := summarise(writer.results):
             metrics["summary"] = summary

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,36 @@ from torch import Tensor
 
 from convis.attribution.overlay import PREDICTED, TRUTH, box_overlay, heatmap_overlay
 from convis.data.images import denormalise
+from convis.runtime.distributed import gathered
 from convis.runtime.logs import log_images
 from convis.runtime.writers import safe_name, save_image, write_npy
 
 
+@dataclass
+class Batch:
+    """What one batch gave: its first image's index in the dataset, results, maps, curves and correlations."""
+
+    start: int
+    results: list[dict[str, Any]]
+    maps: list[Tensor]
+    curves: dict[str, Tensor]
+    sanity: dict[str, Tensor]
+
+
+def merged(parts: list[dict[str, Tensor]]) -> dict[str, list[Tensor]]:
+    """Per key, its tensors in the order of `parts`."""
+    out: dict[str, list[Tensor]] = {}
+    for part in parts:
+        for key, value in part.items():
+            out.setdefault(key, []).append(value)
+    return out
+
+
 class SaliencyWriter(BasePredictionWriter):
-    """Writes each batch's maps (.npy), heatmap and box overlays (PNG), logs them, and keeps the results."""
+    """Writes each batch's maps (.npy), heatmap and box overlays (PNG), logs them, and keeps the results.
+
+    Under DDP each process writes its own images' files; at the end every process holds all the batches.
+    """
 
     def __init__(
         self, output_dir: Path, method: str, mean: Sequence[float], std: Sequence[float], categories: Sequence[str]
@@ -27,10 +52,29 @@ class SaliencyWriter(BasePredictionWriter):
         super().__init__(write_interval="batch")
         self.output_dir, self.method = Path(output_dir), method
         self.mean, self.std, self.categories = tuple(mean), tuple(std), list(categories)
-        self.results: list[dict[str, Any]] = []
-        self.sanity: dict[str, list[Tensor]] = {}
-        self.curves: dict[str, list[Tensor]] = {}
-        self.maps: list[Tensor] = []
+        self.batches: list[Batch] = []
+
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        return [result for batch in self.batches for result in batch.results]
+
+    @property
+    def maps(self) -> list[Tensor]:
+        return [saliency for batch in self.batches for saliency in batch.maps]
+
+    @property
+    def curves(self) -> dict[str, list[Tensor]]:
+        """Each curve's (N, steps) rows, one tensor per batch."""
+        return merged([batch.curves for batch in self.batches])
+
+    @property
+    def sanity(self) -> dict[str, list[Tensor]]:
+        """Each randomised depth's rank correlations, one tensor per batch."""
+        return merged([batch.sanity for batch in self.batches])
+
+    def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """With several processes (DDP): every process's batches, in the dataset's order, in each process."""
+        self.batches = sorted(gathered(self.batches), key=lambda batch: batch.start)
 
     def write_on_batch_end(
         self,
@@ -43,6 +87,8 @@ class SaliencyWriter(BasePredictionWriter):
         dataloader_idx: int = 0,
     ) -> None:
         shown = denormalise(batch["image"].detach().cpu(), self.mean, self.std)
+        start = batch_indices[0] if batch_indices else sum(len(done.results) for done in self.batches)
+        kept = Batch(start, [], [], dict(prediction.get("curves", {})), dict(prediction.get("sanity", {})))
         heat, boxed = [], []
         for i, name in enumerate(batch["name"]):
             result = self.write_map(name, prediction, i)
@@ -50,12 +96,9 @@ class SaliencyWriter(BasePredictionWriter):
             boxed.append(box_overlay(shown[i], *self.boxes(prediction, i)))
             save_image(heat[-1], self.output_dir / result["png"])
             save_image(boxed[-1], self.output_dir / result["box_png"])
-            self.results.append(result)
-            self.maps.append(prediction["maps"][i])
-        for path, correlations in prediction.get("sanity", {}).items():
-            self.sanity.setdefault(path, []).append(correlations)
-        for key, curves in prediction.get("curves", {}).items():
-            self.curves.setdefault(key, []).append(curves)
+            kept.results.append(result)
+            kept.maps.append(prediction["maps"][i])
+        self.batches.append(kept)
         captions = [f"{name}: {self.categories[int(t)]}" for name, t in zip(batch["name"], prediction["targets"])]
         log_images(trainer, "saliency", heat, caption=captions)
         log_images(trainer, "localisation", boxed, caption=captions)

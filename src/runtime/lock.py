@@ -17,6 +17,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from convis.runtime.distributed import is_main_process
 from convis.runtime.errors import ConvisError
 
 LOCK = ".convis.lock"
@@ -26,7 +27,7 @@ held: dict[Path, int] = {}  # the directories this process owns, with the open l
 def acquire(directory: str | Path) -> bool:
     """Own `directory` (made if missing); False when this process owns it already, a ConvisError when another does."""
     directory = Path(directory).resolve()
-    if directory in held:
+    if directory in held or not is_main_process():  # a DDP worker process works in its main process's directory
         return False
     directory.mkdir(parents=True, exist_ok=True)
     handle = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
