@@ -59,17 +59,17 @@ def test_same_config_and_seed_give_byte_identical_pngs(cfg_factory, tmp_path):
 
 def test_a_run_stopped_half_way_resumes_to_the_uninterrupted_result(cfg_factory, tmp_path, monkeypatch):
     run_in(cfg_factory(*SMALL), tmp_path / "whole")
-    step = VisualisationModule.training_step
+    step = VisualisationModule.optimisation_step  # a Lightning step may run several of these
 
-    def crash_at_5(self, batch, index):
+    def crash_at_5(self, *args):
         if self.global_step == 5:
             raise Stop
-        return step(self, batch, index)
+        return step(self, *args)
 
-    monkeypatch.setattr(VisualisationModule, "training_step", crash_at_5)
+    monkeypatch.setattr(VisualisationModule, "optimisation_step", crash_at_5)
     with pytest.raises(Stop):
         run_in(cfg_factory(*SMALL), tmp_path / "stopped")
-    monkeypatch.setattr(VisualisationModule, "training_step", step)
+    monkeypatch.setattr(VisualisationModule, "optimisation_step", step)
     checkpoint = torch.load(last_checkpoint(tmp_path / "stopped"), weights_only=False)
     assert checkpoint["global_step"] == 3 and list(checkpoint["state_dict"]) == ["param.image"]  # no network
     assert checkpoint["optimizer_states"][0]["state"] and checkpoint["lr_schedulers"][0]["last_epoch"] == 3

@@ -26,6 +26,7 @@ from convis.runtime.stops import checkpointing, last_checkpoint
 
 INITS = ("noise", "zeros", "original")
 NOISES = ("gaussian", "uniform")  # what init=noise draws (optimizer.noise)
+SECONDS_PER_BATCH = 0.1  # a Lightning step runs this long, so its own work does not outweigh a small network's steps
 
 
 def quantile(x: torch.Tensor, q: float) -> torch.Tensor:
@@ -130,6 +131,8 @@ def optimise(
         final_lr_factor=cfg.optimizer.final_lr_factor,
         constraints=prior.constraints,
         final_reset=bool(cfg.optimizer.get("final_reset", False)),
+        seconds_per_batch=SECONDS_PER_BATCH,
+        every=(cfg.image_every, cfg.checkpoint_every),
     )
     render = lambda image: denormalise(image, backbone.mean, backbone.std)  # noqa: E731
     saving = checkpointing(output_dir, cfg.checkpoint_every, fingerprint(cfg))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import lightning as L
 import torch
+from lightning.pytorch.strategies import SingleDeviceStrategy
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
@@ -14,8 +16,9 @@ from convis.backbones import FeatureExtractor
 from convis.objectives import INPUT, Objective
 from convis.priors.prior import Constraint, Transform
 from convis.priors.transforms import Crop, centre_crop
-from convis.runtime.errors import NonFiniteLoss
 from convis.runtime.logs import is_logging_step
+from convis.runtime.stops import StopSaver
+from convis.runtime.watch import FiniteWatch
 
 
 @dataclass
@@ -46,11 +49,17 @@ class StepDataset(torch.utils.data.Dataset):
 class VisualisationModule(L.LightningModule):
     """Optimises an image parameterisation against per-group objectives; the network is frozen.
 
-    Each step runs every group through its own cut network (backward per group keeps one
-    graph alive at a time), then steps the optimiser and applies the pixel constraints.
+    Each step runs every group through its own cut network (with several groups, a backward per group
+    keeps one graph alive at a time), then steps the optimiser and applies the pixel constraints.
     The last `final_steps` run at `final_lr_factor` times the rate without transforms or crop jitter,
     on the image at the centre of the canvas; with `final_reset` they start from a fresh optimiser
     state (momentum and the like zeroed), as the authors' second call of their optimiser does.
+
+    One Lightning step runs optimisation steps for up to `seconds_per_batch` (0: one step), so that
+    Lightning's own work per step does not outweigh a small network's: it ends sooner at the next
+    logging step, the next multiple of each of `every` (the intervals at which callbacks act, e.g.
+    checkpoints), the last step, or after the step during which Ctrl-C or SIGTERM came. The global step
+    counts optimisation steps, so loggers, callbacks and checkpoints see the steps they would one at a time.
     A loss term that goes NaN or Inf stops the run at the next logging step (NonFiniteLoss);
     `last_good` keeps the last image whose losses were all finite.
     """
@@ -65,6 +74,8 @@ class VisualisationModule(L.LightningModule):
         final_lr_factor: float = 1.0,
         constraints: Sequence[Constraint] = (),
         final_reset: bool = False,
+        seconds_per_batch: float = 0.0,
+        every: Sequence[int] = (),
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -74,11 +85,18 @@ class VisualisationModule(L.LightningModule):
         self.make_optimizer = optimizer
         self.steps, self.final_steps, self.final_lr_factor = steps, final_steps, final_lr_factor
         self.final_reset = final_reset
+        self.seconds_per_batch = float(seconds_per_batch)
+        self.every = [int(n) for n in every if n > 0]
         self.margin = int(getattr(param, "margin", 0))  # pixels of canvas around the image (crop jitter)
         self.constraints = list(constraints)
-        self.last_good: torch.Tensor | None = None
-        self.first_bad: torch.Tensor | None = None  # per logged value: the step it went non-finite, 0 if never
-        self.bad_value: torch.Tensor | None = None
+        self.stops: list[StopSaver] = []
+        self.plain = False
+        self.watch = FiniteWatch()
+
+    @property
+    def last_good(self) -> torch.Tensor | None:
+        """The last image whose losses were all finite (None before the first step)."""
+        return self.watch.last_good
 
     def configure_optimizers(self):
         optimizer = self.make_optimizer(self.param.parameters())
@@ -95,6 +113,14 @@ class VisualisationModule(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Fill the network back in from the rebuilt one, so the strict state-dict load still checks the image."""
         checkpoint["state_dict"].update({f"extractors.{k}": v for k, v in self.extractors.state_dict().items()})
+
+    def on_train_start(self) -> None:
+        self.stops = [callback for callback in self.trainer.callbacks if isinstance(callback, StopSaver)]
+        # on one device without loss scaling, backward and the optimiser step need nothing of Lightning's but its
+        # step count: they skip its per-step hooks (on_before_backward and the like), which no callback here uses
+        self.plain = isinstance(self.trainer.strategy, SingleDeviceStrategy) and (
+            getattr(self.trainer.precision_plugin, "scaler", None) is None
+        )
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
         return torch.utils.data.DataLoader(StepDataset(self.steps), batch_size=None)
@@ -122,55 +148,76 @@ class VisualisationModule(L.LightningModule):
             seen = transform(seen)
         return group.objective.breakdown({**group.extractor(seen), INPUT: x})
 
+    def batch_end(self, step: int) -> int:
+        """The step after which the Lightning step that starts after `step` steps ends."""
+        trainer = self.trainer
+        ends = [trainer.max_steps]
+        for every in (trainer.log_every_n_steps, *self.every):
+            ends += [(step // every + 1) * every] if every > 0 else []
+        return min(ends)
+
     def training_step(self, batch: int, batch_idx: int) -> None:
         optimizer, schedule = self.optimizers(), self.lr_schedulers()
+        first, end = self.global_step, self.batch_end(self.global_step)
+        deadline = time.perf_counter() + self.seconds_per_batch
+        values = [self.optimisation_step(optimizer, schedule)]
+        while self.global_step < end and time.perf_counter() < deadline and not self.stop_requested():
+            values.append(self.optimisation_step(optimizer, schedule))
+        self.watch.update(torch.stack(values), first)
+        # the loggers' step is the optimisation step, as it would be one step a batch (Lightning counts batches)
+        self.trainer.fit_loop.epoch_loop._batches_that_stepped = self.global_step - 1
+        if is_logging_step(self.trainer):  # self.log costs more than a small network's step: log at intervals
+            self.watch.stop_if_non_finite()
+            logs = self.watch.logs()
+            self.log_dict(logs, on_step=True, on_epoch=False)
+            self.log(
+                "loss", sum(logs[f"{g.tag}/loss"] for g in self.groups), prog_bar=True, on_step=True, on_epoch=False
+            )
+
+    def backward_of(self, tensor: torch.Tensor, gradient: torch.Tensor | None = None) -> None:
+        """Backpropagate `tensor` (with `gradient`): plainly where Lightning would add only its hooks."""
+        if self.plain:
+            tensor.backward(gradient)
+        else:
+            self.manual_backward(tensor, gradient)
+
+    def stop_requested(self) -> bool:
+        """Whether Ctrl-C or SIGTERM came during this Lightning step (StopSaver stops the run after it)."""
+        return any(stop.requested is not None for stop in self.stops)
+
+    def optimisation_step(self, optimizer: torch.optim.Optimizer, schedule: LambdaLR) -> torch.Tensor:
+        """One step of the optimiser; returns the step's loss terms and group totals per image, in one vector.
+
+        The image the losses saw is kept in the watch; nothing here waits for the device.
+        """
         optimizer.zero_grad(set_to_none=True)
         boundary = self.steps - self.final_steps
         if self.final_reset and self.global_step == boundary > 0:  # the final phase starts afresh
             getattr(optimizer, "optimizer", optimizer).state.clear()
         robust = self.global_step < boundary
         image = self.canvas()
-        leaf = image.detach().requires_grad_()
-        logs: dict[str, torch.Tensor] = {}
+        shared = len(self.groups) > 1  # a detached leaf: each group's graph is freed by its own backward
+        leaf = image.detach().requires_grad_() if shared else image
+        values, described = [], []
         for group in self.groups:
             parts = self.losses(leaf, group, robust)
             total = torch.stack(list(parts.values())).sum(0)
-            self.manual_backward(total.sum())
-            logs.update({f"{group.tag}/{name}": value.detach().mean() for name, value in parts.items()})
-            logs[f"{group.tag}/loss"] = total.detach().mean()
-        self.watch(centre_crop(leaf.detach(), self.margin), logs)
-        self.manual_backward(image, leaf.grad)
-        optimizer.step()
+            self.backward_of(total.sum())
+            values += [*parts.values(), total]
+            described.append((group.tag, parts))
+        self.watch.describe(described)
+        self.watch.see(centre_crop(leaf.detach(), self.margin))
+        if shared:
+            self.backward_of(image, leaf.grad)
+        if self.plain:
+            optimizer._on_before_step()  # the global step counts it, as LightningOptimizer.step would
+            optimizer.optimizer.step()
+            optimizer._on_after_step()
+        else:
+            optimizer.step()
         schedule.step()
         self.param.constrain(self.constraints, self.global_step - 1)  # the index of the step just taken
-        if is_logging_step(self.trainer):  # self.log costs more than a small network's step: log at intervals
-            self.stop_if_non_finite(list(logs))
-            self.log_dict(logs, on_step=True, on_epoch=False)
-            self.log(
-                "loss", sum(logs[f"{g.tag}/loss"] for g in self.groups), prog_bar=True, on_step=True, on_epoch=False
-            )
-
-    def watch(self, image: torch.Tensor, logs: dict[str, torch.Tensor]) -> None:
-        """Before the step: note each value's first non-finite step and copy the image if all are finite so far.
-
-        Runs on the device without waiting for it; steps count from 1, 0 means finite so far.
-        """
-        values = torch.stack(list(logs.values()))
-        if self.first_bad is None:
-            self.first_bad, self.bad_value = torch.zeros_like(values, dtype=torch.long), torch.zeros_like(values)
-            self.last_good = image.clone()  # the image may be the parameter itself, which the step changes
-        newly = ~torch.isfinite(values) & (self.first_bad == 0)
-        self.first_bad = torch.where(newly, self.global_step + 1, self.first_bad)
-        self.bad_value = torch.where(newly, values, self.bad_value)
-        self.last_good = torch.where((self.first_bad == 0).all(), image, self.last_good)
-
-    def stop_if_non_finite(self, names: list[str]) -> None:
-        """Raise NonFiniteLoss for the value that went non-finite first (a term before its group's total)."""
-        if not bool(self.first_bad.any()):  # the one wait for the device, at logging steps only
-            return
-        steps = self.first_bad.tolist()
-        index = min((step, i) for i, step in enumerate(steps) if step)[1]
-        raise NonFiniteLoss(names[index], steps[index], float(self.bad_value[index]))
+        return torch.cat(values).detach()
 
     @torch.no_grad()
     def evaluate(self) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:

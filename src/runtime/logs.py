@@ -81,10 +81,11 @@ class LossHistory(L.Callback):
 
 
 class LossBar(TQDMProgressBar):
-    """Lightning's progress bar, showing beside the total `loss` each loss term summed over the groups.
+    """Lightning's progress bar, counting optimisation steps, showing beside the total `loss` each loss term
+    summed over the groups.
 
-    The terms are the logged `group/term` values, read at the logging steps only: reading a
-    value waits for the device.
+    A Lightning step may run several optimisation steps. The terms are the logged `group/term` values,
+    read at the logging steps only: reading a value waits for the device.
     """
 
     def __init__(self) -> None:
@@ -98,7 +99,8 @@ class LossBar(TQDMProgressBar):
                 group, _, term = key.rpartition("/")
                 if group and term != "loss" and value.numel() == 1:
                     self.terms[term] = self.terms.get(term, 0.0) + float(value)
-        super().on_train_batch_end(trainer, module, *args)
+        outputs, batch, _ = args
+        super().on_train_batch_end(trainer, module, outputs, batch, trainer.global_step - 1)
 
     def get_metrics(self, trainer: L.Trainer, module: L.LightningModule) -> dict[str, Any]:
         return {**super().get_metrics(trainer, module), **self.terms}
