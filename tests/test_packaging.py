@@ -12,7 +12,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIPPED = (".git", ".venv", "build", "*.egg-info", "outputs", "multirun", "wandb", "__pycache__", ".pytest_cache")
-SKIPPED = (".git", ".venv", "build", "*.egg-info", "outputs", "multirun", "wandb", "__pycache__", ".pytest_cache")
 
 SCRIPT = """
 import json, numpy as np, torch, convis
@@ -46,7 +45,8 @@ def test_a_wheel_installs_convis_with_its_configs_and_works_from_another_folder(
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names if not name.startswith("convis-")}
     assert tops == {"convis"}  # no `src`, no `tests`, no `scripts` in site-packages
-    assert {"convis/api.py", "convis/conf/config.yaml", "convis/conf/method/gradcam.yaml"} <= set(names)
+    shipped = {"convis/api.py", "convis/conf/config.yaml", "convis/conf/method/gradcam.yaml"}
+    assert shipped | {"convis/params/natural_spectrum.npy"} <= set(names)  # param=maco's spectrum
     site = tmp_path / "site"
     install = [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)]
     subprocess.run(install, check=True, capture_output=True)
