@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from convis.runtime.writers import write_bytes, write_json, write_text
+from convis.runtime.writers import DiskFull, write_bytes, write_json, write_text
 
 OLD = b"the old, complete contents\n" * 100
 NEW = b"new contents that never fully arrive\n" * 100
@@ -60,7 +60,7 @@ def test_a_write_that_dies_midway_leaves_the_old_file_and_no_temporary(tmp_path,
             raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fdopen", lambda *args, **kwargs: HalfWriter(real_fdopen(*args, **kwargs)))
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(DiskFull, match=f"no space left on the device writing {target}"):  # one line, not OSError's
         write_bytes(NEW, target)
     assert target.read_bytes() == OLD
     assert files(tmp_path) == ["image.png"]
