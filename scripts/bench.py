@@ -3,6 +3,7 @@
     python scripts/bench.py                     # CPU: VGG16 + MobileNetV2, 128 and 224 px
     python scripts/bench.py --device cuda       # adds a torch.compile variant
     python scripts/bench.py --archs vgg16 --sizes 224 --steps 10 --out bench.json
+    python scripts/bench.py --archs --overhead 5  # only the per-step overhead row, 5 repeats
 
 Every approach optimises the same image objective with Adam from the same start for the same
 steps: (a) convis's VisualisationModule under a Lightning Trainer (frozen network cut after the
@@ -11,14 +12,23 @@ layer), (b) a naive loop (whole torchvision model, weight gradients on), (c) Luc
 autocast) runs on GPUs and on CPUs with native bfloat16 (AVX512-BF16, AMX). Achieved GFLOP/s is
 convis's counted forward+backward FLOPs per second, as a fraction of this machine's measured
 3x3-convolution throughput.
+
+The overhead row times convis's own work per step: a whole `run.py experiment=own_network
+objective=inversion layer=conv2 image_size=32` run (a network so small that the framework is all
+there is; checkpoints, history.csv and logging as configured, no W&B, no progress bar) against a
+hand-written loop with the same losses, jitter, bound, optimiser and final phase, both timed at two
+lengths so that the start-up cancels out, alternating, several repeats; on a CPU in CPU time of this
+process, which other load on the machine hardly changes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -30,6 +40,8 @@ import torch
 import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
+import convis
+from convis.api import compose_config, quiet, with_defaults
 from convis.backbones import Backbone, build_backbone
 from convis.modules.visualisation import Group, VisualisationModule
 from convis.objectives import Objective
@@ -251,6 +263,112 @@ def run_lucent(arch, case, layer_path, x0, size, steps, device) -> float | None:
     return steps / (time.perf_counter() - start)
 
 
+ROOT = Path(__file__).resolve().parents[1]
+OVERHEAD = ["experiment=own_network", "objective=inversion", "layer=conv2", "image_size=32"]
+QUIET = ["logger=none", "print_config=false", "trainer.enable_progress_bar=false"]
+
+
+def clock(device: str) -> float:
+    """Seconds: this process's CPU time on a CPU (what other load on the machine hardly changes), else wall time."""
+    return time.process_time() if device == "cpu" else time.perf_counter()
+
+
+def overhead_convis(steps: int, folder: str, device: str) -> tuple[float, torch.Tensor]:
+    """Seconds of a whole convis run of the overhead case (as the CLI runs it), and its image."""
+    start = clock(device)
+    accelerator = "gpu" if device == "cuda" else "cpu"
+    result = convis.run([*OVERHEAD, *QUIET, f"steps={steps}", f"trainer.accelerator={accelerator}"], output_dir=folder)
+    return clock(device) - start, result.tensors["images"]
+
+
+def overhead_hand(steps: int, folder: str, device: str) -> tuple[float, torch.Tensor]:
+    """Seconds of the hand-written loop on the overhead case, and its image.
+
+    What convis runs for that config, written out: the IJCV update, the authors' crop jitter of a padded
+    canvas, feature loss + alpha-norm + TV, the pixel-norm bound after each step, and the final phase
+    (a tenth of the rate on the centre crop, no jitter, fresh optimiser state). The network, the picture
+    and the start come from the same config and seed, so both end at the same image.
+    """
+    from convis.backbones.probe import probe
+    from convis.experiments import experiment
+    from convis.experiments.inversion import jitter_pixels
+    from convis.experiments.visualise import final_phase, initial_image
+    from convis.optimisers import IJCV
+    from convis.priors.transforms import pad_canvas
+
+    cfg = compose_config(with_defaults([*OVERHEAD, *QUIET, f"steps={steps}"], quiet(folder)), Path(folder))
+    run = experiment(cfg)
+    L.seed_everything(cfg.seed, verbose=False)
+    backbone = run.backbone()
+    original = run.data(backbone)[0]["image"][None].to(device)
+    net, acts = backbone.net.to(device), {}
+    net.get_submodule(backbone.path(cfg.layer)).register_forward_hook(lambda m, i, o: acts.__setitem__("phi", o))
+    with torch.no_grad():
+        net(original)
+    phi0 = acts["phi"].detach().clone()
+    alpha, tv = cfg.prior.penalties
+    bound = cfg.prior.constraints[0].bound
+    extractor = backbone.extractor([cfg.layer])
+    stride = probe(extractor.net, extractor.paths, cfg.image_size, backbone.channels)[0].stride
+    jitter = jitter_pixels(cfg.objective.jitter, stride)
+    margin, (height, width) = jitter - 1, original.shape[-2:]
+    top = margin // 2
+    image = initial_image("noise", pad_canvas(original, margin).shape, cfg.objective.init_scale, noise="uniform")
+    image = image.to(device).requires_grad_()
+    lr = cfg.optimizer.optim.lr
+    optimizer = IJCV([image], lr=lr, pixels=height * width, scale=[255.0 * s for s in backbone.std])
+    final = final_phase(steps, cfg.optimizer.final_steps, cfg.objective.steps)
+    start = clock(device)
+    for step in range(steps):
+        robust = step < steps - final
+        if step == steps - final:
+            optimizer.state.clear()
+            optimizer.param_groups[0]["lr"] = lr * cfg.optimizer.final_lr_factor
+        x = image if robust else image[..., top : top + height, top : top + width]
+        seen = x
+        if robust and jitter > 1:
+            dy, dx = torch.randint(0, jitter, (2,)).tolist()
+            seen = x[..., dy : dy + height, dx : dx + width]
+        net(seen)
+        loss = cfg.objective.feature_weight * (acts["phi"] - phi0).square().sum() / phi0.square().sum()
+        loss = loss + alpha.weight * (x.norm(dim=1) / alpha.bound).pow(alpha.alpha).mean()
+        right = torch.nn.functional.pad(x[..., :, 1:] - x[..., :, :-1], [0, 1])
+        down = torch.nn.functional.pad(x[..., 1:, :] - x[..., :-1, :], [0, 0, 0, 1])
+        variation = ((right.square() + down.square()) / tv.scale**2 + 1e-12).pow(tv.beta / 2).sum(1).mean()
+        loss = loss + tv.weight * variation
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            image.mul_((bound / image.norm(dim=1, keepdim=True).clamp_min(1e-12)).clamp(max=1.0))
+    picture = image.detach()[..., top : top + height, top : top + width].cpu()  # waits for the device
+    return clock(device) - start, picture
+
+
+def overhead(repeats: int, device: str, short: int = 50, long: int = 350) -> dict:
+    """convis's seconds per step over the hand-written loop's on the overhead case, each timed at two lengths."""
+    sys.path.insert(0, str(ROOT))  # experiment=own_network's network is tests.backbones.tiny_nets.TinyNet
+    runs = {"convis": overhead_convis, "hand": overhead_hand}
+    per_step: dict[str, list[float]] = {name: [] for name in runs}
+    with tempfile.TemporaryDirectory() as folder:
+        images = {name: fit(short, f"{folder}/{name}", device)[1].cpu() for name, fit in runs.items()}  # warm-up
+        for _ in range(repeats):
+            for name, fit in runs.items():
+                seconds = fit(long, f"{folder}/{name}", device)[0] - fit(short, f"{folder}/{name}", device)[0]
+                per_step[name].append(seconds / (long - short) * 1e3)
+    convis_ms, hand_ms = min(per_step["convis"]), min(per_step["hand"])
+    return {
+        "case": " ".join(OVERHEAD),
+        "device": device,
+        "convis_ms_per_step": convis_ms,
+        "hand_ms_per_step": hand_ms,
+        "ratio": convis_ms / hand_ms,
+        "ratios": [c / h for c, h in zip(per_step["convis"], per_step["hand"])],
+        "max_abs_difference": float((images["convis"] - images["hand"]).abs().max()),  # after `short` steps
+        "load_average": os.getloadavg(),
+    }
+
+
 def conv_throughput(device: str, repeats: int = 20) -> float:
     """GFLOP/s of a 3x3 convolution (256 -> 256 channels, 56 x 56, NHWC): the machine's practical ceiling."""
     conv = (
@@ -271,6 +389,14 @@ def conv_throughput(device: str, repeats: int = 20) -> float:
 
 def bench(args: argparse.Namespace) -> dict:
     device = args.device
+    found = overhead(args.overhead, device) if args.overhead > 0 else None
+    if found:
+        print(
+            f"per-step overhead, {found['case']} (load {found['load_average'][0]:.1f}): convis "
+            f"{found['convis_ms_per_step']:.2f} ms, hand-written loop {found['hand_ms_per_step']:.2f} ms: "
+            f"{found['ratio']:.2f}x (repeats {', '.join(f'{r:.2f}x' for r in found['ratios'])})",
+            flush=True,
+        )
     peak = conv_throughput(device)
     print(f"3x3 convolution throughput on {device}: {peak:.1f} GFLOP/s", flush=True)
     rows: list[Row] = []
@@ -327,6 +453,7 @@ def bench(args: argparse.Namespace) -> dict:
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "conv_gflops": peak,
+        "overhead": found,
         "rows": [asdict(r) for r in rows],
         "ratios": ratios(rows),
     }
@@ -353,13 +480,14 @@ def ratios(rows: list[Row]) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--archs", nargs="+", default=["vgg16", "mobilenet_v2"], choices=["vgg16", "mobilenet_v2"])
+    parser.add_argument("--archs", nargs="*", default=["vgg16", "mobilenet_v2"], choices=["vgg16", "mobilenet_v2"])
     parser.add_argument("--sizes", nargs="+", type=int, default=[128, 224])
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
     parser.add_argument("--out", default="bench.json")
+    parser.add_argument("--overhead", type=int, default=3, help="repeats of the per-step overhead row (0: skip it)")
     args = parser.parse_args(argv)
     result = bench(args)
     print("\nconvis speed-up   arch  size  case: vs naive, vs Lucent")
