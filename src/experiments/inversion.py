@@ -22,6 +22,7 @@ from convis.objectives.inversion import feature_match, normalized_error
 from convis.priors import Prior
 from convis.priors.transforms import Crop, Jitter, pad_canvas
 from convis.runtime.errors import ConvisError
+from convis.runtime.finite import FROM_INPUTS, FROM_STEPS, require_finite, require_finite_results, require_finite_rows
 from convis.runtime.stops import save_final
 from convis.runtime.writers import safe_name, save_image, write_json
 
@@ -47,7 +48,7 @@ def inversion_groups(
     for layer in layers:
         extractor = backbone.extractor([layer])
         with torch.no_grad():
-            phi0 = extractor(originals)[layer]
+            phi0 = require_finite(extractor(originals)[layer], f"features of the originals at {layer}", FROM_INPUTS)
         stride = probe(extractor.net, extractor.paths, cfg.image_size, backbone.channels)[0].stride
         objective = prior.add_to(feature_match(layer, phi0, weight=cfg.objective.feature_weight))
         parts.append((layer, extractor, objective, jitter_pixels(cfg.objective.jitter, stride)))
@@ -106,6 +107,8 @@ def write_results(
 ) -> Result:
     """PNGs of the originals and reconstructions, and metrics.json with the paper's error, PSNR, SSIM."""
     image, _ = module.evaluate()
+    captions = [f"{group.tag}/{name}" for group in groups for name in names]
+    require_finite_rows(image, captions, "final image", FROM_STEPS)
     shown = denormalise(image, backbone.mean, backbone.std)
     truth = denormalise(originals, backbone.mean, backbone.std)
     images = output_dir / "images"
@@ -130,6 +133,7 @@ def write_results(
                     "png": str(png.relative_to(output_dir)),
                 }
             )
+    require_finite_results(results, FROM_STEPS)
     metrics = {"objective": "inversion", "backbone": backbone.arch, "results": results}
     write_json(metrics, output_dir / "metrics.json")
     return Result(metrics, output_dir, {"images": image, "originals": originals})

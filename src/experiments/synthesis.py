@@ -17,6 +17,7 @@ from convis.experiments.transparency import write_transparency
 from convis.experiments.visualise import initial_image, optimise
 from convis.modules.visualisation import Group
 from convis.priors import Prior
+from convis.runtime.finite import FROM_STEPS, require_finite_results, require_finite_rows
 from convis.runtime.stops import save_final
 from convis.runtime.writers import safe_name, save_image, write_json
 
@@ -47,7 +48,9 @@ class Synthesis(Experiment):
         init = initial_image(cfg.objective.init, shape, cfg.objective.init_scale)
         module = optimise(cfg, backbone, init, plan.groups, prior, plan.names, output_dir)
         image, _ = module.evaluate()
+        require_finite_rows(image, plan.names, "final image", FROM_STEPS)
         results = plan.measure(image)
+        require_finite_results(results, FROM_STEPS)
         for result, name, picture in zip(results, plan.names, denormalise(image, backbone.mean, backbone.std)):
             png = save_image(picture, output_dir / "images" / f"{safe_name(name)}.png")
             result["png"] = str(png.relative_to(output_dir))

@@ -25,6 +25,7 @@ from convis.metrics.saliency import (
     random_logit,
     spearman,
 )
+from convis.runtime.finite import FROM_INPUTS, require_finite, require_finite_rows
 
 
 def collate(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -82,9 +83,9 @@ class SaliencyModule(L.LightningModule):
         self.random_logit = random_logit
 
     def probabilities(self, images: Tensor) -> Tensor:
-        """Class probabilities of the frozen network."""
+        """Class probabilities of the frozen network; NaN or Inf logits fail."""
         with torch.no_grad():
-            return self.net(images).softmax(1)
+            return require_finite(self.net(images), "logits of the network", FROM_INPUTS).softmax(1)
 
     def targets(self, images: Tensor) -> Tensor:
         """The configured class for every image, else each image's predicted class."""
@@ -95,7 +96,7 @@ class SaliencyModule(L.LightningModule):
     def predict_step(self, batch: Mapping[str, Any], batch_idx: int) -> dict[str, Any]:
         images = batch["image"]
         targets = self.targets(images)
-        maps = self.method.attribute(images, targets)
+        maps = require_finite_rows(self.method.attribute(images, targets), batch["name"], "map", FROM_INPUTS)
         out: dict[str, Any] = {"targets": targets.cpu(), "maps": maps.float().cpu()}
         out["boxes"] = self.localise(images, maps)
         truth = ground_truth(batch)
@@ -103,6 +104,8 @@ class SaliencyModule(L.LightningModule):
             regions, boxes = truth
             metrics = self.evaluation(self.probabilities, images, maps, targets, regions)
             metrics["box_iou"] = paired_iou(out["boxes"], boxes.cpu())
+            for key, values in metrics.items():
+                require_finite_rows(values, batch["name"], key, FROM_INPUTS)
             out["metrics"] = {key: value.cpu() for key, value in metrics.items() if value.dim() == 1}
             out["curves"] = {key: value.cpu() for key, value in metrics.items() if value.dim() == 2}
             out["truth_boxes"] = boxes.cpu()
@@ -112,6 +115,8 @@ class SaliencyModule(L.LightningModule):
             out.setdefault("metrics", {})["random_logit"] = similarity.cpu()
         if self.sanity_layers:
             out["sanity"] = self.sanity_check(images, targets, maps)
+            for path, values in out["sanity"].items():
+                require_finite_rows(values, batch["name"], f"rank correlation after randomising {path}", FROM_INPUTS)
         return out
 
     def localise(self, images: Tensor, maps: Tensor) -> Tensor:
