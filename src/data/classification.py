@@ -6,7 +6,10 @@ from collections.abc import Callable
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from convis.runtime.distributed import world
 
 
 class Augmented(Dataset):
@@ -38,11 +41,12 @@ class ClassificationData(L.LightningDataModule):
         self.train_set, self.val_set = (Augmented(train, augment) if augment else train), val
         self.batch_size, self.num_workers = batch_size, num_workers
 
-    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: Dataset, shuffle: bool, sampler: Sampler | None = None) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
@@ -51,4 +55,7 @@ class ClassificationData(L.LightningDataModule):
         return self._loader(self.train_set, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)
+        """Every validation image once, also under DDP (Lightning's own sampler repeats some to even out the shares)."""
+        rank, size = world()
+        sampler = UnrepeatedDistributedSampler(self.val_set, size, rank, shuffle=False) if size > 1 else None
+        return self._loader(self.val_set, shuffle=False, sampler=sampler)

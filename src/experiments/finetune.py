@@ -95,6 +95,8 @@ class Finetune(Experiment):
         fit_cfg = OmegaConf.merge(cfg, {"trainer": {"max_epochs": objective.epochs, "enable_checkpointing": True}})
         trainer = build_trainer(fit_cfg, -1, output_dir, [best])
         trainer.fit(module, datamodule=data)
+        if not trainer.is_global_zero:  # another process of a DDP run: the first one writes the results
+            return Result({}, output_dir)
         metrics = write_results(arch, best, classes, val.labels, trainer.current_epoch, output_dir)
         return Result(metrics, output_dir)
 

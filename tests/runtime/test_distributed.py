@@ -2,6 +2,7 @@
 
 import pytest
 
+from convis.data import classification
 from convis.runtime import distributed
 from convis.runtime.distributed import BatchShare, gathered
 
@@ -20,3 +21,12 @@ def test_the_shares_are_one_process_batches_dealt_out(monkeypatch, length, size,
 
 def test_one_process_keeps_everything():
     assert list(BatchShare(5, 2)) == [0, 1, 2, 3, 4] and gathered([1, 2]) == [1, 2]
+
+
+def test_under_ddp_each_validation_image_is_seen_once(monkeypatch):
+    data = classification.ClassificationData(list(range(5)), list(range(7)), batch_size=2)
+    seen = []
+    for rank in range(3):
+        monkeypatch.setattr(classification, "world", lambda rank=rank: (rank, 3))
+        seen += [int(i) for batch in data.val_dataloader() for i in batch]
+    assert sorted(seen) == list(range(7))  # Lightning's DistributedSampler would make it 9, two repeated
