@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 import torch
 
@@ -59,10 +59,15 @@ def require_finite_weights(state: Mapping[str, torch.Tensor], source: str, advic
             raise ConvisError(f"{source} holds non-finite weights: {key} has {found}; {advice}")
 
 
-def require_finite_results(results: Iterable[Mapping[str, object]], advice: str) -> None:
-    """Every number in metrics.json's results is finite, else a ConvisError naming the result and the key."""
+def require_finite_results(
+    results: Iterable[Mapping[str, object]], advice: str, unbounded: Collection[str] = ()
+) -> None:
+    """Every number in metrics.json's results is finite, else a ConvisError naming the result and the key.
+
+    `unbounded` keys may be +Inf, a true value (the PSNR of an exact reconstruction), but never NaN or -Inf.
+    """
     for result in results:
         for key, value in result.items():
-            if isinstance(value, float) and not math.isfinite(value):
+            if isinstance(value, float) and not math.isfinite(value) and not (key in unbounded and value > 0):
                 label = ", ".join(str(result[k]) for k in ("image", "layer", "target") if k in result)
                 raise ConvisError(f"non-finite {key} of {label}: {kinds(torch.tensor(value))}; {advice}")

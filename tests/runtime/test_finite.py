@@ -72,3 +72,12 @@ def test_a_loss_that_is_not_finite_at_the_first_step_does_not_blame_the_learning
     later = str(NonFiniteLoss("g/feature", 7, NAN))
     assert later.startswith("loss term g/feature became NaN at step 7;") and "lower the learning rate" in later
     assert str(NonFiniteLoss("g/feature", 3, -INF)).startswith("loss term g/feature became -Inf at step 3;")
+
+
+def test_an_unbounded_metric_may_be_plus_inf_but_not_nan():
+    exact = {"image": "cat", "layer": "conv2", "psnr": math.inf}
+    require_finite_results([exact], "advice", unbounded=("psnr",))
+    with pytest.raises(ConvisError, match="^non-finite psnr of cat, conv2: Inf;"):
+        require_finite_results([exact], "advice")
+    with pytest.raises(ConvisError, match="^non-finite psnr of cat: NaN;"):
+        require_finite_results([{"image": "cat", "psnr": math.nan}], "advice", unbounded=("psnr",))
