@@ -70,7 +70,7 @@ def test_a_run_stopped_half_way_resumes_to_the_uninterrupted_result(cfg_factory,
     with pytest.raises(Stop):
         run_in(cfg_factory(*SMALL), tmp_path / "stopped")
     monkeypatch.setattr(VisualisationModule, "optimisation_step", step)
-    checkpoint = torch.load(last_checkpoint(tmp_path / "stopped"), weights_only=False)
+    checkpoint = torch.load(tmp_path / "stopped" / "checkpoints" / "last.ckpt", weights_only=False)
     assert checkpoint["global_step"] == 3 and list(checkpoint["state_dict"]) == ["param.image"]  # no network
     assert checkpoint["optimizer_states"][0]["state"] and checkpoint["lr_schedulers"][0]["last_epoch"] == 3
     assert set(checkpoint["optimizer_states"][0]["state"][0]) == {"G", "v"}  # the IJCV rule's state
@@ -95,7 +95,7 @@ def test_resume_needs_a_run_directory_with_a_checkpoint(cfg_factory, tmp_path):
     with pytest.raises(ConvisError, match=r"resume=.* is not a run directory: .*config.yaml not found"):
         entry.resumed(cfg_factory(f"resume={tmp_path}"))
     with pytest.raises(ConvisError, match=r"no checkpoint at .*last.ckpt.*checkpoint_every > 0"):
-        last_checkpoint(tmp_path)
+        last_checkpoint(tmp_path, {})
 
 
 def test_resume_takes_the_original_config_and_directory(cfg_factory, tmp_path):
