@@ -4,6 +4,7 @@
     python scripts/bench.py --device cuda       # adds a torch.compile variant
     python scripts/bench.py --archs vgg16 --sizes 224 --steps 10 --out bench.json
     python scripts/bench.py --archs --overhead 5  # only the per-step overhead row, 5 repeats
+    python scripts/bench.py --archs --overhead 0 --atlas 64  # only the layer atlas, 64 channels
 
 Every approach optimises the same image objective with Adam from the same start for the same
 steps: (a) convis's VisualisationModule under a Lightning Trainer (frozen network cut after the
@@ -19,11 +20,16 @@ there is; checkpoints, history.csv and logging as configured, no W&B, no progres
 hand-written loop with the same losses, jitter, bound, optimiser and final phase, both timed at two
 lengths so that the start-up cancels out, alternating, several repeats; on a CPU in CPU time of this
 process, which other load on the machine hardly changes.
+
+The atlas rows are scripts/bench_atlas.py's with its defaults (VGG16 block3_conv1, 64 px, 10 steps,
+32 channels a pass) for the first `--atlas` channels: channels per second of convis's batches of
+channels against Lucent one channel at a time and Lucent with a batch objective.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -387,8 +393,24 @@ def conv_throughput(device: str, repeats: int = 20) -> float:
     return flops / best / 1e9
 
 
+def atlas(channels: int, device: str) -> list[dict]:
+    """scripts/bench_atlas.py's rows (its defaults) for the first `channels` channels, printed as they come."""
+    spec = importlib.util.spec_from_file_location("bench_atlas", Path(__file__).with_name("bench_atlas.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = module.atlas_rows("vgg16", "block3_conv1", channels, 64, 10, 32, device)
+    for row in rows:
+        print(
+            f"layer atlas, {channels} channels of vgg16 block3_conv1: {row['approach']:>31} "
+            f"{row['channels_per_s']:8.2f} channels/s",
+            flush=True,
+        )
+    return rows
+
+
 def bench(args: argparse.Namespace) -> dict:
     device = args.device
+    atlas_rows = atlas(args.atlas, device) if args.atlas > 0 else []
     found = overhead(args.overhead, device) if args.overhead > 0 else None
     if found:
         print(
@@ -454,6 +476,7 @@ def bench(args: argparse.Namespace) -> dict:
         "torch": torch.__version__,
         "conv_gflops": peak,
         "overhead": found,
+        "atlas": atlas_rows,
         "rows": [asdict(r) for r in rows],
         "ratios": ratios(rows),
     }
@@ -488,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
     parser.add_argument("--out", default="bench.json")
     parser.add_argument("--overhead", type=int, default=3, help="repeats of the per-step overhead row (0: skip it)")
+    parser.add_argument("--atlas", type=int, default=32, help="channels of the layer-atlas rows (0: skip them)")
     args = parser.parse_args(argv)
     result = bench(args)
     print("\nconvis speed-up   arch  size  case: vs naive, vs Lucent")

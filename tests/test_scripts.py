@@ -72,6 +72,7 @@ def test_bench_rows_and_ratios_agree(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(bench, "overhead", lambda *args: None, raising=False)
     out = tmp_path / "bench.json"
     argv = ["--archs", "mobilenet_v2", "--sizes", "32", "--cases", "inversion_shallow", "--steps", "2", "--warmup", "1"]
+    argv += ["--atlas", "2"]  # two channels of VGG16 block3_conv1, as a layer atlas
     assert bench.main([*argv, "--device", "cpu", "--out", str(out)]) == 0
     result = json.loads(out.read_text())
     rates = {row["approach"]: row["steps_per_s"] for row in result["rows"]}
@@ -86,3 +87,6 @@ def test_bench_rows_and_ratios_agree(tmp_path, monkeypatch, capsys):
     for row in result["rows"]:
         assert f"{row['approach']:>14} {row['steps_per_s']:8.2f} steps/s" in printed
     assert result["run_peak_rss_mib"] == {"mobilenet_v2 out_relu 32px": 123.0}  # the deep inversion
+    atlas = {row["approach"]: row for row in result["atlas"]}
+    assert atlas["convis"]["channels_per_s"] > 0 and atlas["convis"]["layer"] == "block3_conv1"
+    assert f"{'convis':>31} {atlas['convis']['channels_per_s']:8.2f} channels/s" in printed
