@@ -26,7 +26,7 @@ demo: $(STAMP)
 test: $(DEV)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	WANDB_MODE=disabled $(PY) -m pytest -q
+	OMP_NUM_THREADS=1 WANDB_MODE=disabled $(PY) -m pytest -q -n 2 --dist loadfile
 
 # mutation testing (the mutation extra): each core module group against its own tests; not part of `make test`
 mutation: $(DEV)
