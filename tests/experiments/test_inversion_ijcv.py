@@ -35,6 +35,21 @@ def test_ijcv_is_the_default_and_rmsprop_keeps_the_former_setting(cfg_factory):
     assert (adam.optim._target_, adam.jitter, adam.noise) == ("torch.optim.Adam", "roll", "gaussian")
 
 
+def test_inversion_defaults_are_the_papers_constants(cfg_factory):
+    # in 0-255 units C = 100, alpha = 6, beta = 2, B = 80, V = B / 6.5, B+ = 160; convis divides by 57.6, to 2-3 digits
+    cfg = cfg_factory()
+    assert cfg.objective.name == "inversion" and cfg.objective.feature_weight == 100.0
+    assert cfg.objective.jitter == "auto" and cfg.objective.steps == 350
+    assert cfg.objective.init_scale == pytest.approx(80 / 57.6, abs=5e-3)
+    alpha, tv = cfg.prior.penalties
+    assert alpha._target_.endswith("alpha_norm") and (alpha.alpha, alpha.weight) == (6.0, 1.0)
+    assert alpha.bound == pytest.approx(80 / 57.6, abs=5e-3)
+    assert tv._target_.endswith("total_variation") and (tv.beta, tv.weight) == (2.0, 1.0)
+    assert tv.scale == pytest.approx(80 / 57.6 / 6.5, abs=5e-3)
+    (bound,) = cfg.prior.constraints
+    assert bound.bound == pytest.approx(160 / 57.6, abs=5e-3)
+
+
 def test_ijcv_keeps_a_canvas_for_the_largest_jitter_and_steps_in_pixel_units(cfg_factory, monkeypatch):
     seen = spy(monkeypatch)
     # at 32 px: block1_conv1 has stride 1 (J = 1), block4_conv1 stride 8 (J = 2): one canvas 1 px larger
