@@ -39,6 +39,13 @@ def test_gradient_matches_finite_differences_on_a_tiny_conv_net(method, tiny_net
     assert torch.allclose(maps(method, "gradient", net, x, torch.tensor([target])), expected, rtol=1e-6, atol=1e-10)
 
 
+def test_black_is_zero_pixels_in_the_normalised_space():
+    backbone = Backbone(arch="tiny", net=nn.Identity(), names={}, mean=MEAN, std=STD, categories=[])
+    baseline = black(backbone, torch.randn(2, 3, 4, 5))
+    pixels = baseline * torch.tensor(STD).view(1, 3, 1, 1) + torch.tensor(MEAN).view(1, 3, 1, 1)
+    assert baseline.shape == (2, 3, 4, 5) and torch.allclose(pixels, torch.zeros(2, 3, 4, 5), atol=1e-7)
+
+
 def test_integrated_gradients_sum_to_the_score_difference_from_black(method, tiny_net):
     net, x, target = tiny_net(seed=1), torch.randn(3, 3, 12, 12), torch.tensor([0, 2, 4])
     attributions = maps(method, "integrated_gradients", net, x, target).sum((1, 2))
