@@ -362,17 +362,34 @@ def overhead(repeats: int, device: str, short: int = 50, long: int = 350) -> dic
             for name, fit in runs.items():
                 seconds = fit(long, f"{folder}/{name}", device)[0] - fit(short, f"{folder}/{name}", device)[0]
                 per_step[name].append(seconds / (long - short) * 1e3)
-    convis_ms, hand_ms = min(per_step["convis"]), min(per_step["hand"])
+    # under heavy load a longer run can take less CPU time than a shorter one: such a repeat measured nothing
+    valid = [(c, h) for c, h in zip(per_step["convis"], per_step["hand"]) if c > 0 and h > 0]
+    convis_ms = min((c for c, _ in valid), default=None)
+    hand_ms = min((h for _, h in valid), default=None)
     return {
         "case": " ".join(OVERHEAD),
         "device": device,
         "convis_ms_per_step": convis_ms,
         "hand_ms_per_step": hand_ms,
-        "ratio": convis_ms / hand_ms,
-        "ratios": [c / h for c, h in zip(per_step["convis"], per_step["hand"])],
+        "ratio": convis_ms / hand_ms if valid else None,
+        "ratios": [c / h for c, h in valid],
+        "repeats_not_measured": repeats - len(valid),
         "max_abs_difference": float((images["convis"] - images["hand"]).abs().max()),  # after `short` steps
         "load_average": os.getloadavg(),
     }
+
+
+def overhead_line(found: dict) -> str:
+    """The overhead row as printed; a row whose repeats all failed to measure says so instead of a ratio."""
+    head = f"per-step overhead, {found['case']} (load {found['load_average'][0]:.1f}): "
+    if found["ratio"] is None:
+        return head + "not measured: at this load each longer run took less CPU time than its shorter one; run it idle"
+    skipped = found["repeats_not_measured"]
+    return (
+        head + f"convis {found['convis_ms_per_step']:.2f} ms, hand-written loop {found['hand_ms_per_step']:.2f} ms: "
+        f"{found['ratio']:.2f}x (repeats {', '.join(f'{r:.2f}x' for r in found['ratios'])}"
+        + (f"; {skipped} not measured at this load)" if skipped else ")")
+    )
 
 
 def conv_throughput(device: str, repeats: int = 20) -> float:
@@ -413,12 +430,7 @@ def bench(args: argparse.Namespace) -> dict:
     atlas_rows = atlas(args.atlas, device) if args.atlas > 0 else []
     found = overhead(args.overhead, device) if args.overhead > 0 else None
     if found:
-        print(
-            f"per-step overhead, {found['case']} (load {found['load_average'][0]:.1f}): convis "
-            f"{found['convis_ms_per_step']:.2f} ms, hand-written loop {found['hand_ms_per_step']:.2f} ms: "
-            f"{found['ratio']:.2f}x (repeats {', '.join(f'{r:.2f}x' for r in found['ratios'])})",
-            flush=True,
-        )
+        print(overhead_line(found), flush=True)
     peak = conv_throughput(device)
     print(f"3x3 convolution throughput on {device}: {peak:.1f} GFLOP/s", flush=True)
     rows: list[Row] = []

@@ -90,3 +90,22 @@ def test_bench_rows_and_ratios_agree(tmp_path, monkeypatch, capsys):
     atlas = {row["approach"]: row for row in result["atlas"]}
     assert atlas["convis"]["channels_per_s"] > 0 and atlas["convis"]["layer"] == "block3_conv1"
     assert f"{'convis':>31} {atlas['convis']['channels_per_s']:8.2f} channels/s" in printed
+
+
+def fake_fit(seconds: dict[int, list[float]]):
+    """A stand-in for a timed overhead run: each call at `steps` takes the next of seconds[steps]."""
+    return lambda steps, folder, device: (seconds[steps].pop(0), torch.zeros(1))
+
+
+def test_bench_overhead_drops_repeats_that_measured_nothing_and_says_when_none_did(monkeypatch):
+    bench = script("bench")
+    # per step (long - short) / 300 steps: convis 3 ms, then -1 ms (the longer run cheaper: load); hand 2 ms, 2.5 ms
+    monkeypatch.setattr(bench, "overhead_convis", fake_fit({50: [0.0, 0.1, 0.9], 350: [1.0, 0.6]}))
+    monkeypatch.setattr(bench, "overhead_hand", fake_fit({50: [0.0, 0.1, 0.2], 350: [0.7, 0.95]}))
+    found = bench.overhead(2, "cpu")
+    assert found["ratio"] == pytest.approx(1.5) and found["repeats_not_measured"] == 1
+    assert bench.overhead_line(found).endswith("1.50x (repeats 1.50x; 1 not measured at this load)")
+    monkeypatch.setattr(bench, "overhead_convis", fake_fit({50: [0.0, 0.9], 350: [0.5]}))
+    monkeypatch.setattr(bench, "overhead_hand", fake_fit({50: [0.0, 0.1], 350: [0.7]}))
+    found = bench.overhead(1, "cpu")
+    assert found["ratio"] is None and "not measured" in bench.overhead_line(found)
