@@ -415,13 +415,9 @@ def atlas(channels: int, device: str) -> list[dict]:
     spec = importlib.util.spec_from_file_location("bench_atlas", Path(__file__).with_name("bench_atlas.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    rows = module.atlas_rows("vgg16", "block3_conv1", channels, 64, 10, 32, device)
+    rows = module.atlas_rows(count=channels, device=device, **module.DEFAULTS)
     for row in rows:
-        print(
-            f"layer atlas, {channels} channels of vgg16 block3_conv1: {row['approach']:>31} "
-            f"{row['channels_per_s']:8.2f} channels/s",
-            flush=True,
-        )
+        print(f"layer atlas, {channels} channels: {module.line(row)}", flush=True)
     return rows
 
 

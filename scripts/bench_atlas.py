@@ -28,6 +28,9 @@ from convis.modules.visualisation import Group, VisualisationModule
 from convis.objectives.activation import channels
 from convis.params.pixel import PixelImage
 
+# the measured case unless the command line says otherwise (scripts/bench.py --atlas N takes it as it is)
+DEFAULTS = {"arch": "vgg16", "layer": "block3_conv1", "size": 64, "steps": 10, "batch": 32}
+
 
 def sync(device: str) -> None:
     if device == "cuda":
@@ -118,24 +121,28 @@ def atlas_rows(arch: str, layer: str, count: int, size: int, steps: int, batch: 
     ]
 
 
+def line(row: dict) -> str:
+    """One row as printed."""
+    return (
+        f"{row['arch']} {row['layer']} {row['size']} px, {row['steps']} steps: {row['approach']:>31} "
+        f"{row['channels_per_s']:8.2f} channels/s"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arch", default="vgg16", choices=["vgg16", "mobilenet_v2"])
-    parser.add_argument("--layer", default="block3_conv1")
+    parser.add_argument("--arch", default=DEFAULTS["arch"], choices=["vgg16", "mobilenet_v2"])
+    parser.add_argument("--layer", default=DEFAULTS["layer"])
     parser.add_argument("--channels", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch"])
+    parser.add_argument("--size", type=int, default=DEFAULTS["size"])
+    parser.add_argument("--steps", type=int, default=DEFAULTS["steps"])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
     parser.add_argument("--out", default="bench_atlas.json")
     args = parser.parse_args(argv)
     rows = atlas_rows(args.arch, args.layer, args.channels, args.size, args.steps, args.batch_size, args.device)
     for row in rows:
-        print(
-            f"{row['arch']} {row['layer']} {row['size']} px, {row['steps']} steps: {row['approach']:>31} "
-            f"{row['channels_per_s']:8.2f} channels/s",
-            flush=True,
-        )
+        print(line(row), flush=True)
     Path(args.out).write_text(
         json.dumps({"device": args.device, "threads": torch.get_num_threads(), "rows": rows}, indent=2)
     )
