@@ -52,7 +52,7 @@ from convis.backbones import Backbone, build_backbone
 from convis.modules.visualisation import Group, VisualisationModule
 from convis.objectives import Objective
 from convis.objectives.activation import channel
-from convis.objectives.class_score import class_score
+from convis.objectives.classes import class_score
 from convis.objectives.inversion import feature_match
 from convis.params.pixel import PixelImage
 

@@ -64,10 +64,12 @@ def execute(
     main = is_main_process()  # a DDP worker process leaves the run's own files to the main one
     recorded = provenance.recorded(cfg, output_dir, overrides) if main else nullcontext()
     with owned(output_dir), full_disk_listed(output_dir), recorded:
-        validate(cfg, backbone)
+        chosen = experiments.experiment(cfg, backbone, data, model)
+        validate(cfg, backbone, chosen)
         if cfg.get("print_config") and main:
             show_config(cfg)
-        return experiments.run(cfg, backbone, data, model)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        return chosen.run(output_dir)
 
 
 def value_text(value: object) -> str:

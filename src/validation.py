@@ -69,16 +69,17 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def validate(cfg: DictConfig, backbone: Backbone | None = None) -> None:
+def validate(cfg: DictConfig, backbone: Backbone | None = None, chosen: Experiment | None = None) -> None:
     """Raise a ConvisError naming the first bad value of `cfg` and what to type instead.
 
-    `backbone`: the network the user gave (Python API), checked instead of the configured one.
+    `backbone`: the network the user gave (Python API), checked instead of the configured one; `chosen`: the
+    run's experiment, if already built (it builds and checks its own objects).
     """
     try:
         values = resolved(cfg)
         check_numbers(values)
         check_objects(values)
-        chosen = experiment(cfg, backbone)
+        chosen = chosen or experiment(cfg, backbone)
         chosen.check()
         check_network(cfg, chosen, backbone)
     except OmegaConfBaseException as err:

@@ -17,9 +17,9 @@ def position(net: nn.Module, path: str) -> tuple[float, ...]:
     where: list[float] = []
     module = net
     for part in path.split(".") if path else []:
-        children = list(module._modules)
-        where.append(children.index(part))
-        module = module._modules[part]
+        children = dict(module.named_children())
+        where.append(list(children).index(part))
+        module = children[part]
     return (*where, math.inf)
 
 
@@ -31,7 +31,7 @@ def cut_after(module: nn.Module, parts: list[str]) -> nn.Module:
     """
     if not parts or not isinstance(module, nn.Sequential):
         return module
-    children = list(module._modules.items())
+    children = list(module.named_children())
     index = [name for name, _ in children].index(parts[0])
     kept = children[:index] + [(parts[0], cut_after(children[index][1], parts[1:]))]
     return nn.Sequential(OrderedDict(kept))

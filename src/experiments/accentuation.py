@@ -7,28 +7,21 @@ loss = -feature(x) + penalty * mean((x - x0)^2), x0 the picture in the network's
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import lightning as L
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from convis.backbones import Backbone
 from convis.backbones.names import LOGITS
 from convis.checks import Rule, as_list, number
-from convis.data.images import denormalise
-from convis.experiments.base import Experiment, Result
-from convis.experiments.transparency import write_transparency
-from convis.experiments.visualise import optimise
+from convis.experiments.synthesis import Plan, Synthesis
+from convis.experiments.visualise import Recipe
 from convis.modules.visualisation import Group
 from convis.objectives import INPUT, Objective
 from convis.objectives.activation import activation
 from convis.objectives.base import term
-from convis.objectives.class_score import class_score
-from convis.priors import Prior
+from convis.objectives.classes import class_score
 from convis.runtime.errors import ConvisError
-from convis.runtime.writers import safe_name, save_image, write_json
+from convis.runtime.writers import safe_name
 from convis.targets import resolve_targets
 
 
@@ -55,7 +48,7 @@ def feature(cfg: DictConfig, backbone: Backbone, count: int) -> tuple[str, Objec
     return maximised.terms[0][1].name, maximised, [layer]
 
 
-class Accentuation(Experiment):
+class Accentuation(Synthesis):
     """Each picture of the dataset, accentuated for `target` (a class) or for `layer` / objective.channel."""
 
     @property
@@ -71,38 +64,25 @@ class Accentuation(Experiment):
             "objective.penalty", self.cfg.objective.get("penalty")
         )
 
-    def run(self, output_dir: Path) -> Result:
-        cfg = self.cfg
-        L.seed_everything(cfg.seed, verbose=False)
-        backbone = self.backbone()
-        prior: Prior = instantiate(cfg.prior)
+    def plan(self, backbone: Backbone, recipe: Recipe) -> Plan:
+        cfg, prior = self.cfg, recipe.prior
         data = self.data(backbone)
         originals = torch.stack([data[i]["image"] for i in range(len(data))])
         name, raised, layers = feature(cfg, backbone, len(originals))
         objective = prior.add_to(raised + cfg.objective.penalty * distance(originals))
         group = Group(name, slice(0, len(originals)), backbone.extractor(layers), objective, prior.transforms)
-        captions = [f"{picture}_{name}" for picture in data.names]
-        module = optimise(cfg, backbone, originals, [group], prior, captions, output_dir)
-        image, _ = module.evaluate()
-        with torch.no_grad():
-            before, after = -raised(group.extractor(originals)), -raised(group.extractor(image))
-        results = [
-            {"image": picture, "feature": name, "before": float(b), "after": float(a), "distance": float(d)}
-            for picture, b, a, d in zip(data.names, before, after, distance(originals)({INPUT: image}))
-        ]
-        write_pictures(backbone, originals, image, data.names, results, output_dir)
-        write_transparency(module.param, results, captions, output_dir)
-        metrics = {"objective": cfg.objective.name, "backbone": backbone.arch, "results": results}
-        write_json(metrics, output_dir / "metrics.json")
-        return Result(metrics, output_dir, {"images": image, "originals": originals})
 
+        @torch.no_grad()
+        def measure(image: torch.Tensor) -> list[dict]:
+            before = -raised(group.extractor(originals.to(image.device)))
+            after = -raised(group.extractor(image))
+            moved = distance(originals)({INPUT: image})
+            return [
+                {"image": picture, "feature": name, "before": float(b), "after": float(a), "distance": float(d)}
+                for picture, b, a, d in zip(data.names, before, after, moved)
+            ]
 
-def write_pictures(
-    backbone: Backbone, originals: torch.Tensor, image: torch.Tensor, names: list[str], results: list[dict], out: Path
-) -> None:
-    """images/<picture>_original.png and, beside it, images/<picture>_<feature>.png (its path in the result)."""
-    pairs = zip(denormalise(originals, backbone.mean, backbone.std), denormalise(image, backbone.mean, backbone.std))
-    for result, name, (original, accentuated) in zip(results, names, pairs):
-        save_image(original, out / "images" / f"{safe_name(name)}_original.png")
-        png = save_image(accentuated, out / "images" / f"{safe_name(name)}_{safe_name(result['feature'])}.png")
-        result["png"] = str(png.relative_to(out))
+        names = [f"{picture}_{name}" for picture in data.names]
+        stems = [f"{safe_name(picture)}_{safe_name(name)}" for picture in data.names]
+        truth = dict(zip((f"{safe_name(picture)}_original" for picture in data.names), originals))
+        return Plan([group], names, measure, originals, stems=stems, originals=truth)

@@ -10,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 from convis.backbones import Backbone, FeatureExtractor
 from convis.checks import as_list
 from convis.experiments.synthesis import Plan, Synthesis
+from convis.experiments.visualise import Recipe
 from convis.modules.visualisation import Group
 from convis.objectives import Objective
 from convis.objectives.activation import (
@@ -166,7 +167,7 @@ class Activation(Synthesis):
         )
         return named + as_list(self.cfg.objective.get("diversity_layer"))
 
-    def plan(self, backbone: Backbone, prior: Prior) -> Plan:
+    def plan(self, backbone: Backbone, recipe: Recipe) -> Plan:
         if is_channel_set(self.cfg.objective.channel) and self.cfg.objective.terms is None:
-            return atlas_plan(self.cfg, backbone, prior)
-        return activation_plan(self.cfg, backbone, prior)
+            return atlas_plan(self.cfg, backbone, recipe.prior)
+        return activation_plan(self.cfg, backbone, recipe.prior)

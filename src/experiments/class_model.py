@@ -9,8 +9,9 @@ from convis.backbones import Backbone
 from convis.backbones.names import LOGITS
 from convis.checks import as_list
 from convis.experiments.synthesis import Plan, Synthesis
+from convis.experiments.visualise import Recipe
 from convis.modules.visualisation import Group
-from convis.objectives.class_score import class_score
+from convis.objectives.classes import class_score
 from convis.priors import Prior
 from convis.runtime.errors import ConvisError
 from convis.targets import resolve_targets
@@ -53,5 +54,5 @@ class ClassScore(Synthesis):
     def batch(self) -> int:
         return max(len(as_list(self.cfg.target)), 1)  # one image per class, optimised together
 
-    def plan(self, backbone: Backbone, prior: Prior) -> Plan:
-        return class_plan(self.cfg, backbone, prior)
+    def plan(self, backbone: Backbone, recipe: Recipe) -> Plan:
+        return class_plan(self.cfg, backbone, recipe.prior)

@@ -12,9 +12,9 @@ from torch.utils.data import Dataset
 from convis.backbones import Backbone, FeatureExtractor
 from convis.checks import Rule, as_list, number, positive
 from convis.experiments.synthesis import Plan, Synthesis
+from convis.experiments.visualise import Recipe
 from convis.modules.visualisation import Group
-from convis.objectives.direction import direction
-from convis.priors import Prior
+from convis.objectives.directions import direction
 from convis.runtime.errors import ConvisError, unknown
 
 CLASS_MEAN = "class_mean:"
@@ -101,7 +101,8 @@ class Direction(Synthesis):
                 f"(e.g. objective.direction={CLASS_MEAN}square dataset=shapes)"
             )
 
-    def plan(self, backbone: Backbone, prior: Prior) -> Plan:
+    def plan(self, backbone: Backbone, recipe: Recipe) -> Plan:
+        prior = recipe.prior
         cfg, spec = self.cfg, self.cfg.objective.direction
         data = self.data(backbone) if isinstance(spec, str) and spec.startswith(CLASS_MEAN) else None
         groups, cosines = [], []

@@ -9,7 +9,6 @@ image whose activation vectors align with it (objective=direction's cosine).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from sklearn.decomposition import NMF
@@ -21,11 +20,11 @@ from convis.checks import positive
 from convis.data.images import denormalise
 from convis.experiments.direction import cossim_power
 from convis.experiments.synthesis import Plan, Synthesis
+from convis.experiments.visualise import Recipe
 from convis.modules.visualisation import Group
-from convis.objectives.direction import direction
-from convis.priors import Prior
+from convis.objectives.directions import direction
 from convis.runtime.errors import ConvisError
-from convis.runtime.writers import safe_name, save_image
+from convis.runtime.writers import safe_name
 
 
 @dataclass
@@ -71,11 +70,8 @@ class Nmf(Synthesis):
         positive(self.cfg, "objective.factors", "objective.max_iter")
         cossim_power(self.cfg)
 
-    def run(self, output_dir: Path):
-        self.output_dir = output_dir  # the maps are written as soon as the factors are known
-        return super().run(output_dir)
-
-    def plan(self, backbone: Backbone, prior: Prior) -> Plan:
+    def plan(self, backbone: Backbone, recipe: Recipe) -> Plan:
+        prior = recipe.prior
         cfg, layer, k = self.cfg, self.cfg.layer, int(self.cfg.objective.factors)
         data = self.data(backbone)
         extractor = backbone.extractor([layer])
@@ -83,7 +79,7 @@ class Nmf(Synthesis):
         with torch.no_grad():
             activations = non_negative(extractor(pictures)[layer], layer)
         found = [factorise(a, k, cfg.seed, int(cfg.objective.max_iter)) for a in activations]
-        entries = self.write_maps(backbone, pictures, found, data.names)
+        entries, maps = factor_maps(backbone, pictures, found, data.names)
         vectors = torch.cat([f.directions for f in found])
         objective = direction(layer, vectors, cfg.objective.cossim_pow)
         group = Group(layer, slice(0, len(vectors)), extractor, prior.add_to(objective), prior.transforms)
@@ -95,26 +91,28 @@ class Nmf(Synthesis):
             return [{**entry, "cosine": float(value)} for entry, value in zip(entries, values)]
 
         names = [f"{safe_name(e['image'])}_factor{e['factor']}" for e in entries]
-        return Plan([group], names, measure)
+        return Plan([group], names, measure, extras=maps)
 
-    def write_maps(
-        self, backbone: Backbone, pictures: torch.Tensor, found: list[Factors], names: list[str]
-    ) -> list[dict]:
-        """images/<picture>_factor<k>_map.png: each factor's map, upsampled, over its picture; one entry each."""
-        entries = []
-        images = self.output_dir / "images"
-        for picture, factors, name in zip(denormalise(pictures, backbone.mean, backbone.std), found, names):
-            maps = F.interpolate(factors.maps.unsqueeze(1), size=picture.shape[-2:], mode="bilinear")[:, 0]
-            for index, spatial in enumerate(maps):
-                png = save_image(heatmap_overlay(picture, spatial), images / f"{safe_name(name)}_factor{index}_map.png")
-                share = float(factors.maps[index].sum() * factors.directions[index].norm())  # activation it carries
-                entries.append(
-                    {
-                        "image": name,
-                        "factor": index,
-                        "map_png": str(png.relative_to(self.output_dir)),
-                        "strength": share,
-                        "reconstruction_error": factors.error,
-                    }
-                )
-        return entries
+
+def factor_maps(
+    backbone: Backbone, pictures: torch.Tensor, found: list[Factors], names: list[str]
+) -> tuple[list[dict], dict[str, torch.Tensor]]:
+    """One entry per factor of each picture and, by file stem, each factor's map, upsampled, over its picture
+    (written as images/<picture>_factor<k>_map.png)."""
+    entries, maps = [], {}
+    for picture, factors, name in zip(denormalise(pictures, backbone.mean, backbone.std), found, names):
+        upsampled = F.interpolate(factors.maps.unsqueeze(1), size=picture.shape[-2:], mode="bilinear")[:, 0]
+        for index, spatial in enumerate(upsampled):
+            stem = f"{safe_name(name)}_factor{index}_map"
+            maps[stem] = heatmap_overlay(picture, spatial)
+            share = float(factors.maps[index].sum() * factors.directions[index].norm())  # activation it carries
+            entries.append(
+                {
+                    "image": name,
+                    "factor": index,
+                    "map_png": f"images/{stem}.png",
+                    "strength": share,
+                    "reconstruction_error": factors.error,
+                }
+            )
+    return entries, maps

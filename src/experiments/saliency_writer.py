@@ -100,8 +100,8 @@ class SaliencyWriter(BasePredictionWriter):
             kept.maps.append(prediction["maps"][i])
         self.batches.append(kept)
         captions = [f"{name}: {self.categories[int(t)]}" for name, t in zip(batch["name"], prediction["targets"])]
-        log_images(trainer, "saliency", heat, caption=captions)
-        log_images(trainer, "localisation", boxed, caption=captions)
+        log_images(trainer.loggers, "saliency", heat, caption=captions)
+        log_images(trainer.loggers, "localisation", boxed, caption=captions)
 
     @staticmethod
     def boxes(prediction: Mapping[str, Any], i: int) -> tuple[list[list[int]], list[str]]:

@@ -1,9 +1,8 @@
-"""Building a run's shared parts from its config: seed, logger, trainer, layer list."""
+"""Building a run's shared parts from its config: the network, the logger, the Trainer (fine-tuning, saliency)."""
 
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +14,6 @@ from omegaconf import DictConfig
 
 from convis.backbones import Backbone
 from convis.runtime.errors import one_line
-from convis.runtime.logs import LossBar
 from convis.runtime.stops import AtomicCheckpointIO
 
 OFFLINE_MODES = ("offline", "dryrun", "disabled")
@@ -54,17 +52,13 @@ def build_logger(cfg: DictConfig, output_dir: Path) -> Logger | bool:
 def build_trainer(cfg: DictConfig, max_steps: int, output_dir: Path, callbacks: Sequence[L.Callback] = ()) -> L.Trainer:
     """The configured Trainer, for `max_steps` steps, logging to the configured logger.
 
-    Its progress bar shows each loss term beside the total; its checkpoints are written atomically.
+    Its checkpoints are written atomically.
     """
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
-    bar = [LossBar()] if cfg.trainer.get("enable_progress_bar", True) else []
     return instantiate(
         cfg.trainer,
         max_steps=max_steps,
         logger=build_logger(cfg, output_dir),
-        callbacks=[*callbacks, *bar],
+        callbacks=list(callbacks),
         default_root_dir=str(output_dir),
         plugins=[AtomicCheckpointIO()],
     )

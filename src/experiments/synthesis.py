@@ -1,9 +1,10 @@
-"""Images optimised for what a network responds to: what class models and activation maximisation share."""
+"""What every experiment that optimises an image shares: a plan of what to optimise, the fit and the writer."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import lightning as L
@@ -11,51 +12,66 @@ import torch
 from hydra.utils import instantiate
 
 from convis.backbones import Backbone
-from convis.data.images import denormalise
 from convis.experiments.base import Experiment, Result
-from convis.experiments.transparency import write_transparency
-from convis.experiments.visualise import initial_image, optimise
+from convis.experiments.visualise import Recipe, Settings, initial_image, optimise
+from convis.experiments.writer import Pictures, write_visualisation
 from convis.modules.visualisation import Group
-from convis.priors import Prior
-from convis.runtime.finite import FROM_STEPS, require_finite_results, require_finite_rows
-from convis.runtime.stops import save_final
-from convis.runtime.writers import safe_name, save_image, write_json
 
 
 @dataclass
 class Plan:
-    """What to optimise: the groups, one name per image row, and how to measure the final images."""
+    """What to optimise: the groups, one name per image row, how to measure the final images, and what the
+    writer shows beside them (Pictures' stems, originals, extras).
+
+    `init`: the start (default: the objective's `init` for one image per name); `margin`: pixels of canvas
+    around the image in `init` (crop jitter); `unbounded`: result keys that may be +Inf.
+    """
 
     groups: list[Group]
     names: list[str]
     measure: Callable[[torch.Tensor], list[dict]]
+    init: torch.Tensor | None = None
+    margin: int = 0
+    stems: list[str] = field(default_factory=list)
+    originals: dict[str, torch.Tensor] = field(default_factory=dict)
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+    unbounded: tuple[str, ...] = ()
+
+    @property
+    def pictures(self) -> Pictures:
+        return Pictures(self.names, self.stems, self.originals, self.extras)
 
 
 class Synthesis(Experiment):
-    """Optimise one image per row of a plan (a class target, an activation objective); write images and metrics."""
+    """An experiment that optimises images: each plans what to optimise; the run, the fit and the writer are these."""
 
-    def plan(self, backbone: Backbone, prior: Prior) -> Plan:
-        """What to optimise, on `backbone` with `prior`."""
+    @cached_property
+    def recipe(self) -> Recipe:
+        """The run's parameterisation, prior and optimiser preset, built from their config groups."""
+        cfg = self.cfg
+        return Recipe(instantiate(cfg.param), instantiate(cfg.prior), instantiate(cfg.optimizer))
+
+    def check(self) -> None:
+        super().check()
+        self.recipe  # noqa: B018  (building the objects checks them)
+
+    def plan(self, backbone: Backbone, recipe: Recipe) -> Plan:
+        """What to optimise, on `backbone` with `recipe`."""
         raise NotImplementedError
 
     def run(self, output_dir: Path) -> Result:
         cfg = self.cfg
         L.seed_everything(cfg.seed, verbose=False)
         backbone = self.backbone()
-        prior: Prior = instantiate(cfg.prior)
-        plan = self.plan(backbone, prior)
-        shape = (len(plan.names), backbone.channels, cfg.image_size, cfg.image_size)
-        init = initial_image(cfg.objective.init, shape, cfg.objective.init_scale)
-        module = optimise(cfg, backbone, init, plan.groups, prior, plan.names, output_dir)
-        image, _ = module.evaluate()
-        require_finite_rows(image, plan.names, "final image", FROM_STEPS)
-        results = plan.measure(image)
-        require_finite_results(results, FROM_STEPS)
-        for result, name, picture in zip(results, plan.names, denormalise(image, backbone.mean, backbone.std)):
-            png = save_image(picture, output_dir / "images" / f"{safe_name(name)}.png")
-            result["png"] = str(png.relative_to(output_dir))
-        write_transparency(module.param, results, plan.names, output_dir)
-        metrics = {"objective": cfg.objective.name, "backbone": backbone.arch, "results": results}
-        write_json(metrics, output_dir / "metrics.json")
-        save_final(module.trainer)
-        return Result(metrics, output_dir, {"images": image})
+        recipe = self.recipe
+        plan = self.plan(backbone, recipe)
+        init = plan.init
+        if init is None:
+            shape = (len(plan.names), backbone.channels, cfg.image_size, cfg.image_size)
+            init = initial_image(cfg.objective.init, shape, cfg.objective.init_scale)
+        full = int(cfg.objective.get("steps") or cfg.steps)
+        settings = Settings.of(cfg, output_dir)
+        _, loop = optimise(plan.groups, init, recipe, cfg.steps, full, backbone, plan.names, settings, plan.margin)
+        return write_visualisation(
+            cfg.objective.name, backbone, loop, plan.pictures, plan.measure, output_dir, plan.unbounded
+        )

@@ -1,32 +1,30 @@
-"""What every optimised visualisation shares: build the image, fit it, write the images."""
+"""What every optimised visualisation shares: the start, how a run steps (Settings), and the fit itself."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import partial
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
-from torch import nn
+from omegaconf import DictConfig
 
 from convis.backbones import Backbone
 from convis.data.images import denormalise
-from convis.experiments.setup import build_trainer
+from convis.experiments.setup import build_logger
 from convis.modules.visualisation import Group, VisualisationModule
-from convis.optimisers import IJCV
-from convis.params.pixel import PixelImage
+from convis.optimisers import Optimiser
+from convis.optimisers.preset import NOISES
 from convis.priors import Prior
 from convis.runtime.errors import ConvisError
 from convis.runtime.fingerprint import fingerprint
 from convis.runtime.history import HISTORY
-from convis.runtime.logs import ImageLogger, LossHistory
+from convis.runtime.logs import ImageLogger, LossBar, LossHistory
+from convis.runtime.loop import Loop
 from convis.runtime.stops import checkpointing, last_checkpoint
 
 INITS = ("noise", "zeros", "original")
-NOISES = ("gaussian", "uniform")  # what init=noise draws (optimizer.noise)
-SECONDS_PER_BATCH = 0.1  # a Lightning step runs this long, so its own work does not outweigh a small network's steps
 
 
 def quantile(x: torch.Tensor, q: float) -> torch.Tensor:
@@ -71,74 +69,124 @@ def initial_image(
     raise ConvisError(f"unknown objective.init={kind!r}: choose one of {', '.join(INITS)}")
 
 
-def final_phase(steps: int, final_steps: int, full: int) -> int:
-    """Steps in the final phase (low rate, no jitter) of a run of `steps` steps.
+@dataclass(frozen=True)
+class Recipe:
+    """The objects an optimised image is made with: its parameterisation, the prior, the optimiser preset.
 
-    `final_steps` in a run of `full` steps (the objective's default length) or more; a shorter run
-    keeps the same share, final_steps / full, rounded, and at least one step when it has two or more
-    (the authors' 50 of 350: a 20-step run ends with 3, a 100-step run with 14).
+    Built before any heavy work, so that parts that cannot work together fail at once.
     """
-    if final_steps <= 0 or steps <= 0:
-        return 0
-    if steps >= full:
-        return min(final_steps, steps)
-    return min(max(round(steps * final_steps / full), 1 if steps > 1 else 0), steps)
 
+    param: Callable[..., torch.nn.Module]
+    prior: Prior
+    optimiser: Optimiser
 
-def optimiser(
-    cfg: DictConfig, backbone: Backbone, param: nn.Module, pixels: int
-) -> Callable[..., torch.optim.Optimizer]:
-    """The configured optimiser, told what the IJCV rule needs: the image's H W and 0-255 units per channel."""
-    make = instantiate(cfg.optimizer.optim)
-    if isinstance(make, partial) and isinstance(make.func, type) and issubclass(make.func, IJCV):
-        if not isinstance(param, PixelImage):
+    def __post_init__(self) -> None:
+        name = getattr(self.param, "name", type(self.param).__name__)
+        pixels = getattr(self.param, "pixels", False)
+        if not isinstance(self.prior, Prior):
+            raise ConvisError(f"prior={self.prior!r} is not a convis.priors.Prior: choose an option of conf/prior")
+        if not isinstance(self.optimiser, Optimiser):
             raise ConvisError(
-                f"optimizer=ijcv steps pixels in 0-255 units, and param={type(param).__name__} has no pixels: "
+                f"optimizer={self.optimiser!r} is not a convis.optimisers.Optimiser: choose an option of conf/optimizer"
+            )
+        if self.prior.constraints and not pixels:
+            names = ", ".join(type(c).__name__ for c in self.prior.constraints)
+            raise ConvisError(
+                f"param={name} cannot apply the prior's pixel constraints ({names}): use param=pixel with this "
+                "prior, or a prior without constraints (prior=olah, prior=maco)"
+            )
+        if self.optimiser.steps_pixels and not pixels:
+            raise ConvisError(
+                f"optimizer=ijcv steps pixels in 0-255 units, and param={name} has no pixels: "
                 "use param=pixel, or another optimizer (optimizer=adam)"
             )
-        given = cfg.optimizer.optim
-        units = {"pixels": pixels, "scale": [255.0 * s for s in backbone.std]}
-        make = partial(make, **{k: v for k, v in units.items() if given.get(k) is None})
-    return make
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a visualisation runs, apart from what it optimises: device, logging, checkpoints, resume."""
+
+    output_dir: Path
+    accelerator: str = "auto"
+    devices: Any = 1
+    precision: str = "32-true"
+    log_every: int = 10
+    image_every: int = 50
+    checkpoint_every: int = 0
+    progress_bar: bool = False
+    loggers: tuple = ()
+    resume: str | None = None
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, cfg: DictConfig, output_dir: Path) -> Settings:
+        """The run config's settings: its trainer's device and precision, its logger, checkpoints and resume."""
+        trainer = cfg.trainer
+        logger = build_logger(cfg, output_dir)
+        return cls(
+            output_dir=Path(output_dir),
+            accelerator=str(trainer.get("accelerator", "auto")),
+            devices=trainer.get("devices", 1),
+            precision=str(trainer.get("precision", "32-true")),
+            log_every=int(trainer.get("log_every_n_steps", 10)),
+            image_every=int(cfg.image_every),
+            checkpoint_every=int(cfg.checkpoint_every),
+            progress_bar=bool(trainer.get("enable_progress_bar", True)),
+            loggers=(logger,) if logger else (),
+            resume=cfg.get("resume"),
+            fingerprint=fingerprint(cfg),
+        )
 
 
 def optimise(
-    cfg: DictConfig,
-    backbone: Backbone,
-    init: torch.Tensor,
     groups: Sequence[Group],
-    prior: Prior,
+    init: torch.Tensor,
+    recipe: Recipe,
+    steps: int,
+    full: int,
+    backbone: Backbone,
     captions: list[str],
-    output_dir: Path,
+    settings: Settings,
     margin: int = 0,
-) -> VisualisationModule:
-    """Fit the image, starting at `init`, for cfg.steps steps of the configured optimiser.
+) -> tuple[VisualisationModule, Loop]:
+    """Fit the image, made by `recipe` and starting at `init`, for `steps` steps (`full`: the objective's own
+    length, which sets the final phase's share).
 
     `margin`: `init` is a canvas that many pixels larger than the image in each direction (crop jitter).
-    Saves a checkpoint every cfg.checkpoint_every steps; with cfg.resume set, continues from that
+    Saves a checkpoint every settings.checkpoint_every steps; with settings.resume, continues from that
     directory's last checkpoint and ends where the uninterrupted run would.
     """
-    full = cfg.objective.get("steps") or cfg.steps
+    optimiser = recipe.optimiser
     canvas = {"margin": margin} if margin else {}
-    param = instantiate(cfg.param, init=init, mean=backbone.mean, std=backbone.std, **canvas)
+    image = recipe.param(init, backbone.mean, backbone.std, **canvas)
     pixels = (init.shape[-2] - margin) * (init.shape[-1] - margin)
     module = VisualisationModule(
-        param=param,
+        param=image,
         groups=groups,
-        optimizer=optimiser(cfg, backbone, param, pixels),
-        steps=cfg.steps,
-        final_steps=final_phase(cfg.steps, int(cfg.optimizer.final_steps), int(full)),
-        final_lr_factor=cfg.optimizer.final_lr_factor,
-        constraints=prior.constraints,
-        final_reset=bool(cfg.optimizer.get("final_reset", False)),
-        seconds_per_batch=SECONDS_PER_BATCH,
-        every=(cfg.image_every, cfg.checkpoint_every),
+        optimizer=optimiser.factory(pixels, backbone.std),
+        steps=steps,
+        final_steps=optimiser.final_phase(steps, full),
+        final_lr_factor=optimiser.final_lr_factor,
+        constraints=recipe.prior.constraints,
+        final_reset=optimiser.final_reset,
     )
-    render = lambda image: denormalise(image, backbone.mean, backbone.std)  # noqa: E731
-    saving = checkpointing(output_dir, cfg.checkpoint_every, fingerprint(cfg))
-    callbacks = [ImageLogger(cfg.image_every, captions, render), LossHistory(output_dir / HISTORY), *saving]
-    trainer_cfg = OmegaConf.merge(cfg, {"trainer": {"enable_checkpointing": bool(saving)}})
-    trainer = build_trainer(trainer_cfg, cfg.steps, output_dir, callbacks)
-    resume = last_checkpoint(cfg.resume, fingerprint(cfg)) if cfg.resume else None
-    trainer.fit(module, ckpt_path=resume, weights_only=True)
-    return module
+    out = settings.output_dir
+    render = lambda x: denormalise(x, backbone.mean, backbone.std)  # noqa: E731
+    callbacks = [
+        ImageLogger(settings.image_every, captions, render, out),
+        LossHistory(out / HISTORY),
+        *checkpointing(out, settings.checkpoint_every, settings.fingerprint),
+        *([LossBar()] if settings.progress_bar else []),
+    ]
+    loop = Loop(
+        steps,
+        settings.log_every,
+        callbacks,
+        settings.loggers,
+        settings.accelerator,
+        settings.devices,
+        settings.precision,
+    )
+    resume = last_checkpoint(settings.resume, settings.fingerprint) if settings.resume else None
+    loop.fit(module, resume)
+    return module, loop

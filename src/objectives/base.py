@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from convis.runtime.errors import ConvisError
+
 INPUT = "input"
 
 Activations = Mapping[str, torch.Tensor]
@@ -83,3 +85,27 @@ class Objective:
 def term(name: str, fn: Callable[[Activations], torch.Tensor], layers: tuple[str, ...] = (INPUT,)) -> Objective:
     """An objective of one term, weight 1."""
     return Objective(((1.0, Term(name, fn, layers)),))
+
+
+def objective(*layers: str, name: str | None = None) -> Callable[[Callable[[Activations], torch.Tensor]], Objective]:
+    """Decorator: a function of the activations that returns one loss per image (lower is better) becomes an
+    Objective reading `layers`, composable with + - and scalar * like the built-in ones.
+
+        @objective("features.11")
+        def warm(acts):
+            return -acts["features.11"][:, 7].flatten(1).mean(1)
+
+        convis.render(model, warm - 0.5 * channel("features.11", 3))
+
+    `acts` holds each layer's output by name and the image the network sees under INPUT ("input").
+    """
+    if not layers or not all(isinstance(layer, str) and layer for layer in layers):
+        raise ConvisError(
+            f"objective({', '.join(map(repr, layers))}): name the layers the function reads, "
+            'e.g. @objective("features.11") (or @objective(INPUT) for the image alone)'
+        )
+
+    def wrap(fn: Callable[[Activations], torch.Tensor]) -> Objective:
+        return term(name or getattr(fn, "__name__", "objective"), fn, tuple(layers))
+
+    return wrap

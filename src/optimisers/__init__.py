@@ -1,5 +1,6 @@
-"""Optimisers written for convis: the update rules of the papers it reproduces."""
+"""Optimisers: the update rules of the papers convis reproduces, and the presets of conf/optimizer."""
 
 from convis.optimisers.ijcv import IJCV
+from convis.optimisers.preset import Optimiser
 
-__all__ = ["IJCV"]
+__all__ = ["IJCV", "Optimiser"]

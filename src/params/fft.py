@@ -9,10 +9,13 @@ input space, like PixelImage's, and always de-normalises into [0, 1].
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from convis.checks import number
 from convis.priors.prior import Constraint
 from convis.runtime.errors import ConvisError
 
@@ -79,3 +82,23 @@ class FourierImage(nn.Module):
                 f"param=fft cannot apply the prior's pixel constraints ({names}): "
                 "use param=pixel with this prior, or prior=olah (made for param=fft)"
             )
+
+
+@dataclass(frozen=True)
+class Fourier:
+    """param=fft: Lucid's Fourier image; `Fourier(...)(init, mean, std)` builds it."""
+
+    decay_power: float = 1.0
+    decorrelate: bool = True
+    name: ClassVar[str] = "fft"
+    pixels: ClassVar[bool] = False
+    canvas: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if not (number(self.decay_power) and self.decay_power >= 0):
+            raise ConvisError(f"param.decay_power={self.decay_power!r} must be a number, 0 or more, e.g. 1.0")
+        if not isinstance(self.decorrelate, bool):
+            raise ConvisError(f"param.decorrelate={self.decorrelate!r} must be true or false")
+
+    def __call__(self, init: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> FourierImage:
+        return FourierImage(init, mean, std, self.decay_power, self.decorrelate)

@@ -10,13 +10,16 @@ the optimisation pushed, the authors' map of what mattered.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from convis.checks import number
 from convis.params.fft import DECORRELATE, spectrum_scale
 from convis.priors.prior import Constraint
 from convis.runtime.errors import ConvisError
@@ -132,6 +135,29 @@ class MacoImage(nn.Module):
                 f"param=maco cannot apply the prior's pixel constraints ({names}): "
                 "use prior=maco, or param=pixel with this prior"
             )
+
+
+@dataclass(frozen=True)
+class Maco:
+    """param=maco: Fel et al.'s phase-only image; `Maco(...)(init, mean, std)` builds it."""
+
+    spectrum: str | None = None
+    decay_power: float = 1.0
+    phase_std: float = 1.0
+    name: ClassVar[str] = "maco"
+    pixels: ClassVar[bool] = False
+    canvas: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if self.spectrum is not None and not Path(self.spectrum).expanduser().is_file():
+            raise ConvisError(f"param.spectrum={self.spectrum} is not a file: give a .npy magnitude template or null")
+        if not (number(self.decay_power) and self.decay_power >= 0):
+            raise ConvisError(f"param.decay_power={self.decay_power!r} must be a number, 0 or more, e.g. 1.0")
+        if not (number(self.phase_std) and self.phase_std > 0):
+            raise ConvisError(f"param.phase_std={self.phase_std!r} must be a positive number, e.g. 1.0")
+
+    def __call__(self, init: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> MacoImage:
+        return MacoImage(init, mean, std, self.spectrum, self.decay_power, self.phase_std)
 
 
 def transparency_map(accumulated: torch.Tensor, top: float = 0.99) -> torch.Tensor:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -39,3 +41,15 @@ class PixelImage(nn.Module):
         """Apply in-place pixel constraints (e.g. the norm bound) to the canvas after step number `step` (from 0)."""
         for constraint in constraints:
             constraint(self.image, step)
+
+
+@dataclass(frozen=True)
+class Pixel:
+    """param=pixel: the image itself is the parameter; `Pixel()(init, mean, std, margin)` builds it."""
+
+    name: ClassVar[str] = "pixel"
+    pixels: ClassVar[bool] = True  # pixel constraints and the IJCV rule act on it
+    canvas: ClassVar[bool] = True  # it can hold a canvas around the image (inversion's crop jitter)
+
+    def __call__(self, init: torch.Tensor, mean: Sequence[float], std: Sequence[float], margin: int = 0) -> PixelImage:
+        return PixelImage(init, mean, std, margin)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from convis.objectives import Objective
+from convis.runtime.errors import ConvisError
 
 Constraint = Callable[[torch.Tensor], None]
 Transform = Callable[[torch.Tensor], torch.Tensor]
@@ -21,6 +22,11 @@ class Prior:
         constraints: Sequence[Constraint] = (),
         transforms: Sequence[Transform] = (),
     ) -> None:
+        for kind, given in (("penalties", penalties), ("constraints", constraints), ("transforms", transforms)):
+            for item in given:
+                if (kind == "penalties" and not isinstance(item, Objective)) or not callable(item):
+                    wants = "an Objective of the image" if kind == "penalties" else "a function of the image"
+                    raise ConvisError(f"prior {kind} entry {item!r} is not {wants}: see conf/prior for examples")
         self.penalty: Objective | None = sum(penalties) if penalties else None
         self.constraints = list(constraints)
         self.transforms = list(transforms)

@@ -10,7 +10,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
@@ -39,16 +38,6 @@ def fingerprint(cfg: DictConfig) -> dict[str, Any]:
     picked = {key: cfg[key] for key in SHAPING if key in cfg}
     resolved = {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v for k, v in picked.items()}
     return flatten(resolved)
-
-
-class Fingerprint(L.Callback):
-    """Store the run's fingerprint in every checkpoint it saves."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.values = values
-
-    def on_save_checkpoint(self, trainer: L.Trainer, module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
-        checkpoint[KEY] = self.values
 
 
 def differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:

@@ -14,8 +14,8 @@ class FiniteWatch:
     step at which it went non-finite and its value there, the last image whose losses were all finite, and
     the values of the last step, for the loggers.
 
-    Per step it only keeps a copy of the image the losses saw; `update` reads a batch of steps at once,
-    on the device, and only `stop_if_non_finite` waits for it.
+    Per step it only keeps the step's values and a copy of the image they are of; `update` accounts for the
+    steps kept so far at once, on the device, and only `stop_if_non_finite` waits for it.
     """
 
     def __init__(self) -> None:
@@ -23,6 +23,7 @@ class FiniteWatch:
         self.lengths: list[int] = []
         self.segments: torch.Tensor | None = None  # the value each entry of a step's vector belongs to
         self.images: list[torch.Tensor] = []
+        self.values: list[torch.Tensor] = []
         self.last_good: torch.Tensor | None = None
         self.first_bad: torch.Tensor | None = None  # per value: the step (from 1) it went non-finite, 0 if never
         self.bad_value: torch.Tensor | None = None
@@ -37,14 +38,16 @@ class FiniteWatch:
             lengths = [value.numel() for value in parts.values()]
             self.lengths += [*lengths, max(lengths)]
 
-    def see(self, image: torch.Tensor) -> None:
-        """Keep the image this step's losses are of (the step may change it in place)."""
+    def see(self, image: torch.Tensor, values: torch.Tensor) -> None:
+        """Keep a step's values (each group's per image, in the order `describe` gave) and the image they are of
+        (the step may change it in place)."""
         self.images.append(image.clone())
+        self.values.append(values)
 
-    def update(self, values: torch.Tensor, first: int) -> None:
-        """Account for the steps `first` + 1 ... `first` + k: `values` holds one row per step, each group's values
-        per image (the order `describe` gave), as the steps returned them."""
+    def update(self, first: int) -> None:
+        """Account for the steps kept since the last update: steps `first` + 1 ... `first` + k."""
         images, self.images = torch.stack(self.images), []
+        values, self.values = torch.stack(self.values), []
         if self.segments is None:
             count = torch.tensor(self.lengths, device=values.device)
             self.segments = torch.repeat_interleave(torch.arange(len(self.lengths), device=values.device), count)
@@ -65,9 +68,10 @@ class FiniteWatch:
         latest = images.index_select(0, (good - 1).clamp(min=0).view(1))[0]
         self.last_good = torch.where(good > 0, latest, self.last_good)
 
-    def logs(self) -> dict[str, torch.Tensor]:
-        """The last step's values by name."""
-        return {name: self.last[i] for i, name in enumerate(self.names)}
+    def logs(self) -> dict[str, float]:
+        """The last step's values by name, and `loss`, the sum of the groups' totals (waits for the device)."""
+        values = dict(zip(self.names, self.last.tolist()))
+        return {**values, "loss": sum(v for name, v in values.items() if name.endswith("/loss"))}
 
     def stop_if_non_finite(self) -> None:
         """Raise NonFiniteLoss for the value that went non-finite first (a term before its group's total)."""

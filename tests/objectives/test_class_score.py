@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from convis.objectives.class_score import class_score
+from convis.objectives.classes import class_score
 from convis.runtime.errors import ConvisError
 
 

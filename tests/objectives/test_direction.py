@@ -8,7 +8,7 @@ import torch
 
 from convis import experiments
 from convis.experiments.direction import class_mean
-from convis.objectives.direction import direction
+from convis.objectives.directions import direction
 from convis.runtime.errors import ConvisError, user_error
 
 TINY = ["experiment=own_network", "objective=direction", "layer=relu2"]
