@@ -7,7 +7,7 @@
     python scripts/bench.py --archs --overhead 0 --atlas 64  # only the layer atlas, 64 channels
 
 Every approach optimises the same image objective with Adam from the same start for the same
-steps: (a) convis's VisualisationModule under a Lightning Trainer (frozen network cut after the
+steps: (a) convis's VisualisationModule stepped by its Fabric loop (frozen network cut after the
 layer), (b) a naive loop (whole torchvision model, weight gradients on), (c) Lucent's render_vis
 (pip install ".[bench]"), pixel parameterisation and no transforms for all. convis+bf16 (bf16
 autocast) runs on GPUs and on CPUs with native bfloat16 (AVX512-BF16, AMX). Achieved GFLOP/s is
@@ -44,6 +44,7 @@ from pathlib import Path
 import lightning as L
 import torch
 import torchvision
+from hydra.utils import instantiate
 from torch.utils.flop_counter import FlopCounterMode
 
 import convis
@@ -55,6 +56,7 @@ from convis.objectives.activation import channel
 from convis.objectives.classes import class_score
 from convis.objectives.inversion import feature_match
 from convis.params.pixel import PixelImage
+from convis.runtime.loop import Loop
 
 # (case name, layer per arch, objective kind)
 CASES = {
@@ -155,18 +157,20 @@ def objective_for(case: str, layer: str, backbone: Backbone, target_image: torch
     return feature_match(layer, phi0, weight=100.0)
 
 
-class StepTimer(L.Callback):
-    """Wall time of the steps after `warmup`."""
+class StepTimer:
+    """Wall time of the steps after `warmup` (a callback of convis's loop, called after every step)."""
+
+    every = 1
 
     def __init__(self, warmup: int, device: str) -> None:
         self.warmup, self.device, self.start, self.end = warmup, device, 0.0, 0.0
 
-    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
-        if batch_idx == self.warmup:
+    def on_step(self, loop) -> None:
+        if loop.step == self.warmup:
             sync(self.device)
             self.start = time.perf_counter()
 
-    def on_train_end(self, trainer, module) -> None:
+    def on_end(self, loop) -> None:
         sync(self.device)
         self.end = time.perf_counter()
 
@@ -174,11 +178,10 @@ class StepTimer(L.Callback):
 def run_convis(
     backbone, case, layer, x0, steps, warmup, device, precision="32-true", compile_net=False, uncut=False
 ) -> tuple[float, float]:
-    """convis's own path: VisualisationModule under a Trainer. Returns (steps/s, GFLOP per step).
+    """convis's own path: VisualisationModule stepped by convis's loop. Returns (steps/s, GFLOP per step).
 
     `uncut` runs the frozen network to its logits (the ablation of the cut).
     """
-    backbone.net.to(device)  # Trainer.fit hands the module back on the CPU when it ends
     layers = [layer, "logits"] if uncut else [layer]
     objective = objective_for(case, layer, backbone, x0)
     group = Group(layer, slice(0, 1), replace(backbone, compile=compile_net).extractor(layers), objective)
@@ -186,19 +189,8 @@ def run_convis(
         PixelImage(torch.randn_like(x0) * 0.5), [group], partial(torch.optim.Adam, lr=0.05), steps + warmup
     )
     timer = StepTimer(warmup, device)
-    trainer = L.Trainer(
-        accelerator=device,
-        devices=1,
-        max_steps=steps + warmup,
-        precision=precision,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[timer],
-    )
-    trainer.fit(module)
-    module.to(device)
+    accelerator = "gpu" if device == "cuda" else device
+    Loop(steps + warmup, 10, [timer], accelerator=accelerator, precision=precision).fit(module)
     with FlopCounterMode(display=False) as counter:
         image = module.param().detach().requires_grad_()
         objective({**backbone.extractor(layers)(image)}).sum().backward()
@@ -298,7 +290,7 @@ def overhead_hand(steps: int, folder: str, device: str) -> tuple[float, torch.Te
     from convis.backbones.probe import probe
     from convis.experiments import experiment
     from convis.experiments.inversion import jitter_pixels
-    from convis.experiments.visualise import final_phase, initial_image
+    from convis.experiments.visualise import initial_image
     from convis.optimisers import IJCV
     from convis.priors.transforms import pad_canvas
 
@@ -323,7 +315,7 @@ def overhead_hand(steps: int, folder: str, device: str) -> tuple[float, torch.Te
     image = image.to(device).requires_grad_()
     lr = cfg.optimizer.optim.lr
     optimizer = IJCV([image], lr=lr, pixels=height * width, scale=[255.0 * s for s in backbone.std])
-    final = final_phase(steps, cfg.optimizer.final_steps, cfg.objective.steps)
+    final = instantiate(cfg.optimizer).final_phase(steps, cfg.objective.steps)
     start = clock(device)
     for step in range(steps):
         robust = step < steps - final

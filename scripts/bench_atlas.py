@@ -19,7 +19,6 @@ from functools import partial, reduce
 from operator import add
 from pathlib import Path
 
-import lightning as L
 import torch
 import torchvision
 
@@ -27,6 +26,7 @@ from convis.backbones import build_backbone
 from convis.modules.visualisation import Group, VisualisationModule
 from convis.objectives.activation import channels
 from convis.params.pixel import PixelImage
+from convis.runtime.loop import Loop
 
 # the measured case unless the command line says otherwise (scripts/bench.py --atlas N takes it as it is)
 DEFAULTS = {"arch": "vgg16", "layer": "block3_conv1", "size": 64, "steps": 10, "batch": 32}
@@ -51,18 +51,10 @@ def convis_seconds(arch: str, layer: str, chosen: list[int], size: int, steps: i
         start += len(part)
     image = PixelImage(torch.randn(len(chosen), 3, size, size) * 0.5)
     module = VisualisationModule(image, groups, lambda params: torch.optim.Adam(params, lr=0.05), steps)
-    trainer = L.Trainer(
-        accelerator=device,
-        devices=1,
-        max_steps=steps,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    loop = Loop(steps, accelerator="gpu" if device == "cuda" else device)
     sync(device)
     begin = time.perf_counter()
-    trainer.fit(module)
+    loop.fit(module)
     sync(device)
     return time.perf_counter() - begin
 

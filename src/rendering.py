@@ -30,6 +30,7 @@ from convis.backbones.backbone import IMAGENET_MEAN, IMAGENET_STD, assemble
 from convis.checks import positive_whole
 from convis.config import conf_dir, options
 from convis.experiments.base import Result
+from convis.experiments.synthesis import build_object
 from convis.experiments.visualise import Recipe, Settings, initial_image, optimise
 from convis.experiments.writer import Pictures, write_visualisation
 from convis.modules.visualisation import Group
@@ -61,7 +62,7 @@ def preferred_param(prior: str) -> str:
 
 def built(group: str, value: object) -> object:
     """`value` if it is an object already, else the option of conf/<group> it names, built."""
-    return instantiate(option_node(group, value)) if isinstance(value, str) else value
+    return build_object(option_node(group, value), group) if isinstance(value, str) else value
 
 
 def recipe_of(param: object, prior: object, optimizer: object) -> Recipe:

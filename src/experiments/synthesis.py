@@ -9,13 +9,27 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from omegaconf import DictConfig
 
 from convis.backbones import Backbone
 from convis.experiments.base import Experiment, Result
 from convis.experiments.visualise import Recipe, Settings, initial_image, optimise
 from convis.experiments.writer import Pictures, write_visualisation
 from convis.modules.visualisation import Group
+from convis.runtime.errors import ConvisError, convis_cause, one_line
+
+
+def build_object(node: DictConfig, key: str) -> object:
+    """The object a config group's node describes; a ConvisError naming the group if it cannot be built."""
+    try:
+        return instantiate(node)
+    except InstantiationException as err:
+        if (problem := convis_cause(err)) is not None:
+            raise problem from err
+        cause = err.__cause__ or err
+        raise ConvisError(f"{key} cannot be built from its config: {one_line(str(cause))}") from err
 
 
 @dataclass
@@ -49,7 +63,7 @@ class Synthesis(Experiment):
     def recipe(self) -> Recipe:
         """The run's parameterisation, prior and optimiser preset, built from their config groups."""
         cfg = self.cfg
-        return Recipe(instantiate(cfg.param), instantiate(cfg.prior), instantiate(cfg.optimizer))
+        return Recipe(*(build_object(cfg[key], key) for key in ("param", "prior", "optimizer")))
 
     def check(self) -> None:
         super().check()

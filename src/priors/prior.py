@@ -18,10 +18,11 @@ class Prior:
 
     def __init__(
         self,
-        penalties: Sequence[Objective] = (),
-        constraints: Sequence[Constraint] = (),
-        transforms: Sequence[Transform] = (),
+        penalties: Sequence[Objective] | None = (),
+        constraints: Sequence[Constraint] | None = (),
+        transforms: Sequence[Transform] | None = (),
     ) -> None:
+        penalties, constraints, transforms = penalties or (), constraints or (), transforms or ()
         for kind, given in (("penalties", penalties), ("constraints", constraints), ("transforms", transforms)):
             for item in given:
                 if (kind == "penalties" and not isinstance(item, Objective)) or not callable(item):

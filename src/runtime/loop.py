@@ -137,11 +137,19 @@ class Loop:
                 self.run_steps(module, events)
             except (KeyboardInterrupt, SIGTERMException, NonFiniteLoss) as reason:
                 fabric.call("on_stop", self, reason)
+                self.finalize("failed")
                 raise
-        for logger in fabric.loggers:
-            logger.finalize("success")
+            except BaseException:
+                self.finalize("failed")
+                raise
+        self.finalize("success")
         fabric.call("on_end", self)
         return module
+
+    def finalize(self, status: str) -> None:
+        """Let the loggers write what they hold (Lightning's CSVLogger writes at intervals or here)."""
+        for logger in self.fabric.loggers:
+            logger.finalize(status)
 
     def run_steps(self, module: VisualisationModule, events: set[int]) -> None:
         fabric, first = self.fabric, self.step
@@ -151,14 +159,16 @@ class Loop:
             self.step += 1
             if self.step in events:
                 fabric.call("on_step", self)
-            if self.is_logging_step():
+            stopping = self.signals.requested is not None
+            if self.is_logging_step() or stopping:  # a stop saves no image whose losses went non-finite
                 module.watch.update(first)
                 first = self.step
                 module.watch.stop_if_non_finite()
+            if self.is_logging_step():
                 self.values = module.watch.logs()
                 fabric.log_dict(self.values, step=self.step)
                 fabric.call("on_log", self, self.values)
-            if self.signals.requested is not None:
+            if stopping:
                 raise self.signals.stop()
 
     def save(self, path: str | Path) -> None:

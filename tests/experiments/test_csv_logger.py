@@ -1,4 +1,4 @@
-"""logger=csv: Lightning's CSVLogger writes the run's logged losses under the run directory, at the steps history.csv names."""
+"""logger=csv: Lightning's CSVLogger writes the logged losses under the run directory, at history.csv's steps."""
 
 import csv
 import math
@@ -19,7 +19,11 @@ def test_logger_csv_writes_the_loss_of_every_logged_step(cfg_factory, tmp_path):
     run(cfg_factory(*TINY_NET, "layer=conv2", "steps=3", "logger=csv", "trainer.log_every_n_steps=1"))
     (metrics_csv,) = tmp_path.glob("csv/version_*/metrics.csv")
     logged = [row for row in rows(metrics_csv) if row.get("loss")]
-    assert len(logged) == 3 and [int(row["step"]) for row in logged] == [1, 2, 3]  # the optimisation steps, as history.csv
+    assert len(logged) == 3 and [int(row["step"]) for row in logged] == [
+        1,
+        2,
+        3,
+    ]  # the optimisation steps, as history.csv
     losses = [float(row["loss"]) for row in logged]
     assert all(math.isfinite(loss) and loss > 0 for loss in losses)
     history = rows(tmp_path / "history.csv")  # the run's own record of the same steps

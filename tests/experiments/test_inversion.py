@@ -2,7 +2,6 @@
 
 import json
 
-import lightning as L
 import pytest
 import torch
 

@@ -58,7 +58,7 @@ def test_ijcv_keeps_a_canvas_for_the_largest_jitter_and_steps_in_pixel_units(cfg
     assert module.param.canvas().shape == (2, 3, 33, 33) and module.param().shape == (2, 3, 32, 32)
     assert [(type(g.crop), g.crop.pixels) for g in module.groups] == [(Crop, 1), (Crop, 2)]
     assert not any(isinstance(t, Jitter) for g in module.groups for t in g.transforms)
-    optimizer = module.trainer.optimizers[0]
+    optimizer = module.optimizers().optimizer
     assert isinstance(optimizer, IJCV) and optimizer.param_groups[0]["pixels"] == 32 * 32
     torch.testing.assert_close(optimizer.param_groups[0]["scale"], [255 * s for s in (0.229, 0.224, 0.225)])
     assert (module.final_steps, module.final_reset) == (1, True)  # 4 steps keep the share 50/350: one final step
@@ -80,7 +80,7 @@ def test_rmsprop_rolls_the_image_and_starts_from_gaussian_noise(cfg_factory, mon
     assert module.margin == 0 and module.param.canvas().shape == (1, 3, 32, 32)
     assert module.groups[0].crop is None and isinstance(module.groups[0].transforms[-1], Jitter)
     assert module.groups[0].transforms[-1].pixels == 2
-    assert isinstance(module.trainer.optimizers[0], torch.optim.RMSprop) and not module.final_reset
+    assert isinstance(module.optimizers().optimizer, torch.optim.RMSprop) and not module.final_reset
     norms = start["image"].norm(dim=1)
     assert abs(float(norms.square().mean().sqrt()) - 1.39) < 0.05  # Gaussian: root-mean-square pixel norm B
 

@@ -91,7 +91,7 @@ def test_images_every_image_every_steps_and_each_logged_loss(tmp_path):
     assert final.std() > 10  # a picture, not a blank
     losses = [row for row in rows if "loss" in row]
     written = read_history(tmp_path / "history.csv")
-    assert [row["trainer/global_step"] for row in losses] == [0, 1, 2, 3] and len(written) == 4
+    assert [row["trainer/global_step"] for row in losses] == [1, 2, 3, 4] and len(written) == 4  # as history.csv
     assert [row["loss"] for row in losses] == pytest.approx([float(row["loss"]) for row in written])
 
 

@@ -3,18 +3,18 @@
 
 from functools import partial
 
-import lightning as L
 import pytest
 import torch
 from torch import nn
 
-from convis.experiments.visualise import final_phase, initial_image, quantile, uniform_noise
+from convis.experiments.visualise import initial_image, quantile, uniform_noise
 from convis.modules.visualisation import Group, VisualisationModule
 from convis.objectives import INPUT
 from convis.objectives.base import term
-from convis.optimisers import IJCV
+from convis.optimisers import IJCV, Optimiser
 from convis.params.pixel import PixelImage
 from convis.priors.transforms import Crop, centre_crop, pad_canvas
+from convis.runtime.loop import Loop
 
 
 class Recorder(nn.Module):
@@ -29,19 +29,11 @@ class Recorder(nn.Module):
         return {"seen": x}
 
 
-def fit(module: VisualisationModule, steps: int, tmp_path, *callbacks: L.Callback) -> None:
-    L.Trainer(
-        max_steps=steps,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        default_root_dir=tmp_path,
-        callbacks=list(callbacks),
-    ).fit(module)
+def fit(module: VisualisationModule, steps: int, *callbacks: object) -> None:
+    Loop(steps, callbacks=callbacks, accelerator="cpu").fit(module)
 
 
-def test_the_network_sees_a_random_window_of_the_padded_canvas_then_its_centre(tmp_path):
+def test_the_network_sees_a_random_window_of_the_padded_canvas_then_its_centre():
     # a 4 x 4 image with J = 4: a 7 x 7 canvas; each pixel holds its index, and lr 0 keeps them
     canvas = torch.arange(49.0).view(1, 1, 7, 7)
     network, priors_saw = Recorder(), []
@@ -52,7 +44,7 @@ def test_the_network_sees_a_random_window_of_the_padded_canvas_then_its_centre(t
         PixelImage(canvas, margin=3), [group], partial(torch.optim.SGD, lr=0.0), steps=40, final_steps=5
     )
     torch.manual_seed(0)
-    fit(module, 40, tmp_path)
+    fit(module, 40)
 
     assert all(seen.shape == (1, 1, 4, 4) for seen in network.seen)  # H x W, always
     corners = [divmod(int(seen[0, 0, 0, 0]), 7) for seen in network.seen]  # the window's offset (dy, dx)
@@ -83,23 +75,24 @@ def test_a_smaller_jitter_crops_its_own_canvas_out_of_a_shared_one():
         Crop(5, margin=3)
 
 
-class Track(L.Callback):
-    """The optimiser's rate before each step and its state after it."""
+class Track:
+    """After each step: the rate it ran at (the final phase sets it at its first step) and the optimiser's state."""
+
+    every = 1
 
     def __init__(self) -> None:
         self.rates, self.G, self.v = [], [], []
 
-    def on_train_batch_start(self, trainer, module, *_):
-        self.rates.append(trainer.optimizers[0].param_groups[0]["lr"])
-
-    def on_train_batch_end(self, trainer, module, *_):
-        state = trainer.optimizers[0].state[module.param.image]
+    def on_step(self, loop):
+        optimizer = loop.module.optimizers().optimizer
+        self.rates.append(optimizer.param_groups[0]["lr"])
+        state = optimizer.state[loop.module.param.image]
         self.G.append(float(state["G"].flatten()[0]))
         self.v.append(float(state["v"].flatten()[0]))
 
 
 @pytest.mark.parametrize("reset", [True, False])
-def test_the_final_phase_runs_at_a_tenth_of_the_rate_and_starts_afresh(tmp_path, reset):
+def test_the_final_phase_runs_at_a_tenth_of_the_rate_and_starts_afresh(reset):
     # a constant gradient of 1 per pixel; 1 / (H W eta) = 1/4 at eta = 1, 1/0.4 = 2.5 at 0.1 eta
     climb = term("climb", lambda acts: acts[INPUT].sum((1, 2, 3)))
     group = Group("g", slice(0, 1), Recorder(), climb)
@@ -114,7 +107,7 @@ def test_the_final_phase_runs_at_a_tenth_of_the_rate_and_starts_afresh(tmp_path,
         final_reset=reset,
     )
     track = Track()
-    fit(module, 6, tmp_path, track)
+    fit(module, 6, track)
     assert track.rates == pytest.approx([1.0] * 4 + [0.1] * 2)
     G, v = 0.0, 0.0
     for step in range(6):
@@ -146,4 +139,5 @@ def test_matlab_quantile_and_the_uniform_start():
     + [(512, 0, 512, 0), (30, 0, 512, 0)],
 )
 def test_a_short_run_keeps_the_final_phases_share(steps, final_steps, full, final):
-    assert final_phase(steps, final_steps, full) == final
+    optimiser = Optimiser(optim=partial(torch.optim.SGD, lr=0.1), final_steps=final_steps)
+    assert optimiser.final_phase(steps, full) == final

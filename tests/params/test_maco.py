@@ -122,7 +122,7 @@ def test_constraints_and_grey_networks_are_refused():
 
 def test_a_class_model_writes_its_transparency_map_beside_each_image(cfg_factory, tmp_path):
     cfg = cfg_factory(*TINY, "objective=class_score", "target=[circle,square]", "steps=4")
-    assert cfg.param._target_ == "convis.params.maco.MacoImage" and cfg.optimizer.optim._target_ == "torch.optim.NAdam"
+    assert cfg.param._target_ == "convis.params.maco.Maco" and cfg.optimizer.optim._target_ == "torch.optim.NAdam"
     metrics = experiments.run(cfg).metrics
     assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
     for result, name in zip(metrics["results"], ["circle", "square"]):

@@ -16,7 +16,7 @@ def prior_of(cfg_factory, *overrides: str) -> Prior:
 @pytest.mark.parametrize("objective", ["class_score", "activation"])
 def test_class_and_activation_default_to_olah_fourier_and_adam(cfg_factory, objective):
     cfg = cfg_factory(f"objective={objective}", "steps=${objective.steps}")
-    assert cfg.param._target_ == "convis.params.fft.FourierImage"
+    assert cfg.param._target_ == "convis.params.fft.Fourier"
     assert cfg.optimizer.optim._target_ == "torch.optim.Adam" and cfg.optimizer.optim.lr == 0.05
     assert cfg.optimizer.final_steps == 0 and cfg.steps == 512
     assert [t._target_.rsplit(".", 1)[1] for t in cfg.prior.transforms] == [
@@ -31,14 +31,12 @@ def test_class_and_activation_default_to_olah_fourier_and_adam(cfg_factory, obje
 def test_the_command_line_wins_over_the_objective_defaults(cfg_factory):
     plain = cfg_factory("objective=class_score", "prior=simonyan")
     assert plain.prior.penalties[0]._target_ == "convis.priors.penalties.l2"
-    assert plain.param._target_ == "convis.params.pixel.PixelImage"  # param=fft came with olah, not with class_score
-    assert cfg_factory("objective=class_score", "param=pixel").param._target_ == "convis.params.pixel.PixelImage"
+    assert plain.param._target_ == "convis.params.pixel.Pixel"  # param=fft came with olah, not with class_score
+    assert cfg_factory("objective=class_score", "param=pixel").param._target_ == "convis.params.pixel.Pixel"
     assert cfg_factory("objective=activation", "optimizer=ijcv").optimizer.optim._target_ == "convis.optimisers.IJCV"
-    assert (
-        cfg_factory("prior=olah").param._target_ == "convis.params.fft.FourierImage"
-    )  # olah brings its parameterisation
+    assert cfg_factory("prior=olah").param._target_ == "convis.params.fft.Fourier"  # olah brings its parameterisation
     inversion = cfg_factory()
-    assert inversion.param._target_ == "convis.params.pixel.PixelImage" and inversion.optimizer.optim.leak == 0.9
+    assert inversion.param._target_ == "convis.params.pixel.Pixel" and inversion.optimizer.optim.leak == 0.9
 
 
 def test_simonyan_is_the_l2_penalty_alone(cfg_factory):

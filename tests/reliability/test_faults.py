@@ -49,10 +49,7 @@ def test_sigterm_saves_the_image_losses_and_a_checkpoint_that_resumes_to_the_uni
     assert (
         record["images"] == ["partial/images/block1_conv2_chelsea.png"] and "block1_conv2/feature" in record["losses"]
     )
-    assert (
-        torch.load(stopped / "checkpoints" / "last.ckpt", weights_only=False)["global_step"]
-        == record["stopped_at_step"]
-    )
+    assert torch.load(stopped / "checkpoints" / "last.ckpt", weights_only=True)["step"] == record["stopped_at_step"]
     assert_whole_files(stopped)
 
     assert run(f"resume={stopped}", f"hydra.run.dir={tmp_path / 'resume_call'}").returncode == 0
@@ -71,7 +68,7 @@ def test_sigkill_leaves_no_partial_file(tmp_path):
     job.communicate(timeout=60)
     assert job.returncode == -signal.SIGKILL
     assert_whole_files(tmp_path)
-    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] >= 3
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["step"] >= 3
 
 
 def test_a_sweep_job_whose_loss_goes_nan_fails_alone_and_keeps_its_last_good_image(tmp_path):

@@ -56,7 +56,7 @@ def finished(tmp_path_factory) -> Path:
     done = run(*TINY, "steps=4", "checkpoint_every=3", f"hydra.run.dir={folder}")
     assert done.returncode == 0, done.stderr[-3000:]
     checkpoint = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)
-    assert checkpoint["global_step"] == 4 and checkpoint["convis_config"]["layer"] == "conv2"
+    assert checkpoint["step"] == 4 and checkpoint["convis_config"]["layer"] == "conv2"
     return folder
 
 

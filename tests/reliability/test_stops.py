@@ -5,9 +5,7 @@ import json
 import os
 import signal
 from functools import partial
-from pathlib import Path
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -22,6 +20,7 @@ from convis.params.pixel import PixelImage
 from convis.runtime.errors import NonFiniteLoss
 from convis.runtime.history import read_history
 from convis.runtime.logs import ImageLogger, LossHistory
+from convis.runtime.loop import Loop, StopSignals
 from convis.runtime.stops import StopSaver, checkpointing
 
 
@@ -43,27 +42,20 @@ def module(steps: int) -> VisualisationModule:
     return VisualisationModule(PixelImage(torch.zeros(1, 3, 4, 4)), [group], partial(torch.optim.SGD, lr=0.3), steps)
 
 
-def trainer(folder: Path, steps: int, *callbacks: L.Callback) -> L.Trainer:
-    return L.Trainer(
-        max_steps=steps,
-        log_every_n_steps=3,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=folder,
-        callbacks=list(callbacks),
-    )
+def loop(steps: int, *callbacks: object) -> Loop:
+    return Loop(steps, 3, callbacks, accelerator="cpu")
 
 
 def test_a_nan_loss_stops_the_run_naming_the_term_and_step_and_keeps_the_last_finite_image(tmp_path):
     fit = module(9)
-    images = ImageLogger(0, ["picture"], lambda image: image)
+    images = ImageLogger(0, ["picture"], lambda image: image, tmp_path)
+    run = loop(9, images, LossHistory(tmp_path / "history.csv"), StopSaver(tmp_path))
     with pytest.raises(NonFiniteLoss) as info:
-        trainer(tmp_path, 9, images, LossHistory(tmp_path / "history.csv"), StopSaver(tmp_path)).fit(fit)
+        run.fit(fit)
     assert (info.value.term, info.value.step) == ("g/cliff", 5)
     assert str(info.value).startswith("loss term g/cliff became NaN at step 5; the last finite image is in partial/")
     assert torch.allclose(fit.last_good, torch.full((1, 3, 4, 4), 0.9))  # what step 4 saw
-    assert fit.global_step == 6  # found at the first logging step after it, with no wait for the device before
+    assert run.step == 6  # found at the first logging step after it, with no wait for the device before
     assert (np.asarray(Image.open(tmp_path / "partial" / "images" / "picture.png")) == 230).all()  # 0.9 * 255
     record = json.loads((tmp_path / "partial" / "metrics.json").read_text())
     assert record["stopped_by"] == "non-finite loss" and record["term"] == "g/cliff"
@@ -72,14 +64,16 @@ def test_a_nan_loss_stops_the_run_naming_the_term_and_step_and_keeps_the_last_fi
     assert [row["step"] for row in read_history(tmp_path / "history.csv")] == ["3"]  # no row with the NaN
 
 
-class SignalAt(L.Callback):
+class SignalAt:
     """Sends this process a signal after a given step, as `kill` would from outside."""
+
+    every = 1
 
     def __init__(self, step: int, signum: int) -> None:
         self.step, self.signum = step, signum
 
-    def on_train_batch_end(self, trainer: L.Trainer, *_: object) -> None:
-        if trainer.global_step == self.step:
+    def on_step(self, loop: Loop) -> None:
+        if loop.step == self.step:
             os.kill(os.getpid(), self.signum)
 
 
@@ -88,14 +82,16 @@ def test_sigterm_finishes_the_step_then_saves_a_checkpoint_the_image_and_the_los
     fit = module(9)
     callbacks = [
         SignalAt(4, signal.SIGTERM),
-        ImageLogger(0, ["picture"], lambda image: image),
+        ImageLogger(0, ["picture"], lambda image: image, tmp_path),
         *checkpointing(tmp_path, 0, {"steps": 9}),
     ]
+    run = loop(9, *callbacks)
     with pytest.raises(SIGTERMException) as info:
-        trainer(tmp_path, 9, *callbacks).fit(fit)
+        run.fit(fit)
     assert info.value.code == 128 + signal.SIGTERM and signal.getsignal(signal.SIGTERM) is before
-    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
-    assert checkpoint["global_step"] == 4 and torch.allclose(checkpoint["state_dict"]["param.image"], torch.tensor(1.2))
+    assert run.step == 4
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["step"] == 4 and torch.allclose(checkpoint["param"]["image"], torch.tensor(1.2))
     assert "rng_states" in checkpoint  # checkpoint_every=0 still stops resumably
     assert checkpoint["convis_config"] == {"steps": 9}  # what a resume checks its config against
     assert (np.asarray(Image.open(tmp_path / "partial" / "images" / "picture.png")) == 255).all()  # 1.2, clipped
@@ -109,16 +105,16 @@ def test_sigterm_finishes_the_step_then_saves_a_checkpoint_the_image_and_the_los
     }
 
 
-def test_a_second_ctrl_c_stops_at_once(tmp_path):
-    saver = StopSaver(tmp_path)
-    saver.request(signal.SIGINT, None)
-    assert saver.requested == signal.SIGINT
+def test_a_second_ctrl_c_stops_at_once():
+    signals = StopSignals()
+    signals.request(signal.SIGINT, None)
+    assert signals.requested == signal.SIGINT and isinstance(signals.stop(), KeyboardInterrupt)
     with pytest.raises(KeyboardInterrupt):
-        saver.request(signal.SIGINT, None)
+        signals.request(signal.SIGINT, None)
 
 
 def test_a_completed_run_removes_what_an_earlier_stop_left(tmp_path):
     (tmp_path / "partial").mkdir()
     (tmp_path / "partial" / "metrics.json").write_text("{}")
-    trainer(tmp_path, 2, StopSaver(tmp_path)).fit(module(2))
+    loop(2, StopSaver(tmp_path)).fit(module(2))
     assert not (tmp_path / "partial").exists()
