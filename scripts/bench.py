@@ -263,6 +263,7 @@ def run_lucent(arch, case, layer_path, x0, size, steps, device) -> float | None:
 
 ROOT = Path(__file__).resolve().parents[1]
 OVERHEAD = ["experiment=own_network", "objective=inversion", "layer=conv2", "image_size=32"]
+OPTIMIZERS = ("ijcv", "rmsprop")  # the overhead row's: inversion's default, and the optimiser of every other step rule
 QUIET = ["logger=none", "print_config=false", "trainer.enable_progress_bar=false"]
 
 
@@ -271,21 +272,23 @@ def clock(device: str) -> float:
     return time.process_time() if device == "cpu" else time.perf_counter()
 
 
-def overhead_convis(steps: int, folder: str, device: str) -> tuple[float, torch.Tensor]:
+def overhead_convis(steps: int, folder: str, device: str, optimizer: str) -> tuple[float, torch.Tensor]:
     """Seconds of a whole convis run of the overhead case (as the CLI runs it), and its image."""
     start = clock(device)
     accelerator = "gpu" if device == "cuda" else "cpu"
-    result = convis.run([*OVERHEAD, *QUIET, f"steps={steps}", f"trainer.accelerator={accelerator}"], output_dir=folder)
+    given = [*OVERHEAD, *QUIET, f"optimizer={optimizer}", f"steps={steps}", f"trainer.accelerator={accelerator}"]
+    result = convis.run(given, output_dir=folder)
     return clock(device) - start, result.tensors["images"]
 
 
-def overhead_hand(steps: int, folder: str, device: str) -> tuple[float, torch.Tensor]:
+def overhead_hand(steps: int, folder: str, device: str, optimizer: str) -> tuple[float, torch.Tensor]:
     """Seconds of the hand-written loop on the overhead case, and its image.
 
-    What convis runs for that config, written out: the IJCV update, the authors' crop jitter of a padded
-    canvas, feature loss + alpha-norm + TV, the pixel-norm bound after each step, and the final phase
-    (a tenth of the rate on the centre crop, no jitter, fresh optimiser state). The network, the picture
-    and the start come from the same config and seed, so both end at the same image.
+    What convis runs for that config, written out: with optimizer=ijcv the IJCV update, the authors' crop
+    jitter of a padded canvas and their uniform start; with rmsprop, RMSprop, a random circular shift and a
+    Gaussian start; then feature loss + alpha-norm + TV, the pixel-norm bound after each step, and the final
+    phase (a tenth of the rate on the centre crop, no jitter, a fresh optimiser state where the preset says).
+    The network, the picture and the start come from the same config and seed, so both end at the same image.
     """
     from convis.backbones.probe import probe
     from convis.experiments import experiment
@@ -294,7 +297,9 @@ def overhead_hand(steps: int, folder: str, device: str) -> tuple[float, torch.Te
     from convis.optimisers import IJCV
     from convis.priors.transforms import pad_canvas
 
-    cfg = compose_config(with_defaults([*OVERHEAD, *QUIET, f"steps={steps}"], quiet(folder)), Path(folder))
+    given = [*OVERHEAD, *QUIET, f"optimizer={optimizer}", f"steps={steps}"]
+    cfg = compose_config(with_defaults(given, quiet(folder)), Path(folder))
+    preset = instantiate(cfg.optimizer)
     run = experiment(cfg)
     L.seed_everything(cfg.seed, verbose=False)
     backbone = run.backbone()
@@ -309,24 +314,30 @@ def overhead_hand(steps: int, folder: str, device: str) -> tuple[float, torch.Te
     extractor = backbone.extractor([cfg.layer])
     stride = probe(extractor.net, extractor.paths, cfg.image_size, backbone.channels)[0].stride
     jitter = jitter_pixels(cfg.objective.jitter, stride)
-    margin, (height, width) = jitter - 1, original.shape[-2:]
+    crop = preset.jitter == "crop"
+    margin, (height, width) = jitter - 1 if crop else 0, original.shape[-2:]
     top = margin // 2
-    image = initial_image("noise", pad_canvas(original, margin).shape, cfg.objective.init_scale, noise="uniform")
-    image = image.to(device).requires_grad_()
+    shape = pad_canvas(original, margin).shape
+    image = initial_image("noise", shape, cfg.objective.init_scale, noise=preset.noise).to(device).requires_grad_()
     lr = cfg.optimizer.optim.lr
-    optimizer = IJCV([image], lr=lr, pixels=height * width, scale=[255.0 * s for s in backbone.std])
-    final = instantiate(cfg.optimizer).final_phase(steps, cfg.objective.steps)
+    scale = [255.0 * s for s in backbone.std]
+    optimizer = IJCV([image], lr=lr, pixels=height * width, scale=scale) if crop else preset.optim([image])
+    final = preset.final_phase(steps, cfg.objective.steps)
     start = clock(device)
     for step in range(steps):
         robust = step < steps - final
         if step == steps - final:
-            optimizer.state.clear()
-            optimizer.param_groups[0]["lr"] = lr * cfg.optimizer.final_lr_factor
+            if preset.final_reset:
+                optimizer.state.clear()
+            optimizer.param_groups[0]["lr"] = lr * preset.final_lr_factor
         x = image if robust else image[..., top : top + height, top : top + width]
         seen = x
-        if robust and jitter > 1:
+        if robust and crop and jitter > 1:
             dy, dx = torch.randint(0, jitter, (2,)).tolist()
             seen = x[..., dy : dy + height, dx : dx + width]
+        elif robust and not crop:
+            dy, dx = torch.randint(-jitter, jitter + 1, (2,)).tolist()
+            seen = torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
         net(seen)
         loss = cfg.objective.feature_weight * (acts["phi"] - phi0).square().sum() / phi0.square().sum()
         loss = loss + alpha.weight * (x.norm(dim=1) / alpha.bound).pow(alpha.alpha).mean()
@@ -343,10 +354,13 @@ def overhead_hand(steps: int, folder: str, device: str) -> tuple[float, torch.Te
     return clock(device) - start, picture
 
 
-def overhead(repeats: int, device: str, short: int = 50, long: int = 350) -> dict:
+def overhead(repeats: int, device: str, optimizer: str = "ijcv", short: int = 50, long: int = 350) -> dict:
     """convis's seconds per step over the hand-written loop's on the overhead case, each timed at two lengths."""
     sys.path.insert(0, str(ROOT))  # experiment=own_network's network is tests.backbones.tiny_nets.TinyNet
-    runs = {"convis": overhead_convis, "hand": overhead_hand}
+    runs = {
+        "convis": partial(overhead_convis, optimizer=optimizer),
+        "hand": partial(overhead_hand, optimizer=optimizer),
+    }
     per_step: dict[str, list[float]] = {name: [] for name in runs}
     with tempfile.TemporaryDirectory() as folder:
         images = {name: fit(short, f"{folder}/{name}", device)[1].cpu() for name, fit in runs.items()}  # warm-up
@@ -359,7 +373,7 @@ def overhead(repeats: int, device: str, short: int = 50, long: int = 350) -> dic
     convis_ms = min((c for c, _ in valid), default=None)
     hand_ms = min((h for _, h in valid), default=None)
     return {
-        "case": " ".join(OVERHEAD),
+        "case": " ".join([*OVERHEAD, f"optimizer={optimizer}"]),
         "device": device,
         "convis_ms_per_step": convis_ms,
         "hand_ms_per_step": hand_ms,
@@ -416,9 +430,9 @@ def atlas(channels: int, device: str) -> list[dict]:
 def bench(args: argparse.Namespace) -> dict:
     device = args.device
     atlas_rows = atlas(args.atlas, device) if args.atlas > 0 else []
-    found = overhead(args.overhead, device) if args.overhead > 0 else None
-    if found:
-        print(overhead_line(found), flush=True)
+    found = [overhead(args.overhead, device, optimizer) for optimizer in OPTIMIZERS] if args.overhead > 0 else []
+    for row in found:
+        print(overhead_line(row), flush=True)
     peak = conv_throughput(device)
     print(f"3x3 convolution throughput on {device}: {peak:.1f} GFLOP/s", flush=True)
     rows: list[Row] = []

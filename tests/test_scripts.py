@@ -94,7 +94,7 @@ def test_bench_rows_and_ratios_agree(tmp_path, monkeypatch, capsys):
 
 def fake_fit(seconds: dict[int, list[float]]):
     """A stand-in for a timed overhead run: each call at `steps` takes the next of seconds[steps]."""
-    return lambda steps, folder, device: (seconds[steps].pop(0), torch.zeros(1))
+    return lambda steps, folder, device, optimizer: (seconds[steps].pop(0), torch.zeros(1))
 
 
 def test_bench_overhead_drops_repeats_that_measured_nothing_and_says_when_none_did(monkeypatch):
