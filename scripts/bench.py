@@ -431,6 +431,7 @@ def bench(args: argparse.Namespace) -> dict:
     device = args.device
     atlas_rows = atlas(args.atlas, device) if args.atlas > 0 else []
     found = [overhead(args.overhead, device, optimizer) for optimizer in OPTIMIZERS] if args.overhead > 0 else []
+    found = [row for row in found if row]
     for row in found:
         print(overhead_line(row), flush=True)
     peak = conv_throughput(device)
