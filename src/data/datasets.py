@@ -5,12 +5,11 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from convis.data.images import IMAGE_EXTENSIONS, image_transform, load_image, sample_image
+from convis.data.images import IMAGE_EXTENSIONS, image_transform, load_image, picture, sample_image
 from convis.data.split import split_indices
 from convis.runtime.errors import ConvisError
 from convis.runtime.writers import safe_name
@@ -185,31 +184,18 @@ def _image_files(folder: Path, recursive: bool) -> list[Path]:
     return files
 
 
-def picture(image: object) -> Image.Image:
-    """An image as 8-bit RGB from a path, a PIL image, an (H, W, 3) uint8 array or a (C, H, W) [0, 1] tensor."""
-    if isinstance(image, (str, Path)):
-        return load_image(image)
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    if isinstance(image, torch.Tensor) and image.dim() == 3 and image.is_floating_point():
-        pixels = (image.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
-        return Image.fromarray(pixels.expand(3, -1, -1).permute(1, 2, 0).numpy())
-    if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim in (2, 3):
-        return Image.fromarray(image).convert("RGB")
-    shape = f" of shape {tuple(image.shape)} and dtype {image.dtype}" if hasattr(image, "shape") else ""
-    raise ConvisError(
-        f"cannot read an image from a {type(image).__name__}{shape}: give a path, a PIL image, "
-        "an HxWx3 uint8 array or a CxHxW float tensor in [0, 1]"
-    )
-
-
 def given_images(
     images: object, image_size: int, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
 ) -> ImageDataset:
-    """The images a Python caller holds (one, or a list), named by file stem or image0, image1, ..."""
-    images = list(images) if isinstance(images, (list, tuple)) else [images]
+    """The images a Python caller holds (one, or a list), named by file stem or image0, image1, ...
+
+    Each is checked and converted by `convis.data.images.picture` now, so a bad one fails before any run.
+    """
+    listed = isinstance(images, (list, tuple))
+    images = list(images) if listed else [images]
     if not images:
         raise ConvisError("no images given: pass an image or a list of images")
     names = [Path(i).stem if isinstance(i, (str, Path)) else f"image{n}" for n, i in enumerate(images)]
-    items = [(name, picture(image).copy) for name, image in zip(names, images)]
+    wheres = [f"image {n} of {len(images)}" if listed else "the image" for n in range(1, len(images) + 1)]
+    items = [(name, picture(image, where).copy) for name, image, where in zip(names, images, wheres)]
     return ImageDataset(items, image_transform(image_size, mean, std))

@@ -108,6 +108,100 @@ def _full_scale(image: Image.Image) -> float:
     return float(2 ** (bits - signed) - 1)
 
 
+ACCEPTED = (
+    "give a path, a PIL image, an HxW or HxWxC array (C = 1, 2, 3 or 4: grey, grey and alpha, RGB, RGBA; uint8, "
+    "or float in [0, 1]) or a CxHxW tensor (C = 1 or 3; float in [0, 1], or uint8)"
+)
+
+
+def picture(image: object, where: str = "the image") -> Image.Image:
+    """`image` as 8-bit RGB, or a one-line ConvisError naming what is wrong with it (`where`: which image it is).
+
+    A path is read as a file. A PIL image, an HxW or HxWxC array (C = 1 to 4) or a CxHxW tensor (C = 1 or 3, on any
+    device, with or without grad) is converted as a file of its mode is: grey becomes RGB, alpha is composited onto
+    white. Floats must be finite and in [0, 1]; uint8 arrays and tensors are 0..255; other dtypes are refused.
+    """
+    if isinstance(image, (str, Path)):
+        return load_image(image)
+    if isinstance(image, Image.Image):
+        return _pil_picture(image, where)
+    if isinstance(image, torch.Tensor):
+        return _tensor_picture(image, where)
+    if isinstance(image, np.ndarray):
+        return _array_picture(image, where)
+    raise ConvisError(f"{where}: cannot read an image from a {type(image).__name__}: {ACCEPTED}")
+
+
+def _bad(where: str, described: str, problem: str) -> ConvisError:
+    """The one-line error for an image that `problem` (e.g. "has 2 channels") makes unreadable."""
+    return ConvisError(f"{where} ({described}) {problem}: {ACCEPTED}")
+
+
+def _pil_picture(image: Image.Image, where: str) -> Image.Image:
+    """A PIL image, decoded and checked (a float one as a float array), as 8-bit RGB."""
+    described = f"PIL image of mode {image.mode} and size {image.width} x {image.height}"
+    if image.width * image.height == 0:
+        raise _bad(where, described, "is empty")
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError) as error:
+        raise _bad(where, described, f"cannot be decoded ({error})") from error
+    if image.mode == "F":
+        _check_floats(np.asarray(image), where, described)
+    return _to_rgb(image)
+
+
+def _tensor_picture(tensor: torch.Tensor, where: str) -> Image.Image:
+    """A CxHxW float or uint8 tensor, checked, as 8-bit RGB."""
+    described = f"tensor of dtype {str(tensor.dtype).removeprefix('torch.')} and shape {tuple(tensor.shape)}"
+    _check_shape(tuple(tensor.shape), (3,), 0, (1, 3), where, described)
+    if not (tensor.is_floating_point() or tensor.dtype == torch.uint8):
+        raise _bad(where, described, "is neither float nor uint8")
+    pixels = tensor.detach().cpu()
+    pixels = pixels.float() if pixels.is_floating_point() else pixels
+    return _pixels_picture(pixels.permute(1, 2, 0).numpy(), where, described)
+
+
+def _array_picture(array: np.ndarray, where: str) -> Image.Image:
+    """An HxW or HxWxC float or uint8 array, checked, as 8-bit RGB."""
+    described = f"array of dtype {array.dtype} and shape {array.shape}"
+    _check_shape(array.shape, (2, 3), 2, (1, 2, 3, 4), where, described)
+    if not (array.dtype == np.uint8 or np.issubdtype(array.dtype, np.floating)):
+        raise _bad(where, described, "is neither float nor uint8")
+    return _pixels_picture(array, where, described)
+
+
+def _check_shape(
+    shape: tuple[int, ...], dims: tuple[int, ...], axis: int, channels: tuple[int, ...], where: str, described: str
+) -> None:
+    """Refuse a shape without `dims` dimensions or, in 3, with other than `channels` channels along `axis`."""
+    if len(shape) not in dims:
+        raise _bad(where, described, f"has {len(shape)} dimensions")
+    if len(shape) == 3 and shape[axis] not in channels:
+        raise _bad(where, described, f"has {shape[axis]} channels")
+
+
+def _pixels_picture(pixels: np.ndarray, where: str, described: str) -> Image.Image:
+    """HxW or HxWxC (C = 1 to 4) uint8 or float pixels, not empty, as 8-bit RGB; floats are checked first."""
+    if pixels.size == 0:
+        raise _bad(where, described, "is empty")
+    if pixels.dtype != np.uint8:
+        pixels = np.rint(np.clip(_check_floats(pixels.astype(np.float32), where, described), 0, 1) * 255)
+    pixels = pixels.astype(np.uint8)
+    return _to_rgb(Image.fromarray(pixels[..., 0] if pixels.ndim == 3 and pixels.shape[2] == 1 else pixels))
+
+
+def _check_floats(pixels: np.ndarray, where: str, described: str) -> np.ndarray:
+    """`pixels`, refused unless every value is finite and in [0, 1]."""
+    if (bad := int(np.count_nonzero(~np.isfinite(pixels)))) > 0:
+        raise _bad(where, described, f"holds {bad} NaN or Inf values")
+    low, high = float(pixels.min()), float(pixels.max())
+    if low < 0 or high > 1:
+        hint = "is it 0..255? divide it by 255" if low >= 0 else "is it normalised? undo that, or clamp it to [0, 1]"
+        raise _bad(where, described, f"has values in [{low:g}, {high:g}], not in [0, 1] ({hint})")
+    return pixels
+
+
 def sample_image(name: str) -> Image.Image:
     """One of the pictures scikit-image bundles (see SAMPLE_IMAGES), as RGB."""
     if name not in SAMPLE_IMAGES:
