@@ -166,14 +166,34 @@ def model_overrides(model: Model, weights: object, classes: object = None) -> li
     return chosen
 
 
+def device_of(model: nn.Module) -> tuple[str, int | list[int]]:
+    """The accelerator and devices the module's weights are on, as Lightning names them."""
+    device = next(model.parameters(), torch.empty(0)).device
+    return ("gpu", [device.index or 0]) if device.type == "cuda" else (device.type, 1)
+
+
 def device_overrides(model: Model) -> list[str]:
     """The Trainer on the device the model's weights are on."""
     if not isinstance(model, nn.Module):
         return []
-    device = next(model.parameters(), torch.empty(0)).device
-    if device.type == "cuda":
-        return ["trainer.accelerator=gpu", f"trainer.devices=[{device.index or 0}]"]
-    return [f"trainer.accelerator={device.type}", "trainer.devices=1"]
+    accelerator, devices = device_of(model)
+    return [f"trainer.accelerator={accelerator}", f"trainer.devices={value_text(devices)}"]
+
+
+def frozen_module(
+    model: nn.Module,
+    classes: str | Sequence[str] | None,
+    mean: Sequence[float] | None,
+    std: Sequence[float] | None,
+    output: str | int | None,
+    channels_last: bool = True,
+) -> Backbone:
+    """A frozen copy of the caller's module (theirs is left as it is), ImageNet's mean and std unless given."""
+    names = class_names(classes) if classes is not None else []
+    frozen = copy.deepcopy(model)
+    return assemble(
+        frozen, type(model).__name__, mean or IMAGENET_MEAN, std or IMAGENET_STD, names, channels_last, output
+    )
 
 
 def backbone_of(
@@ -191,12 +211,7 @@ def backbone_of(
         return configured_backbone(cfg)
     if not isinstance(model, nn.Module):
         raise ConvisError(f"model={type(model).__name__}: give an nn.Module or a backbone name such as 'vgg16'")
-    names = class_names(classes) if classes is not None else []
-    frozen = copy.deepcopy(model)
-    channels_last = bool(cfg.backbone.get("channels_last", True))
-    return assemble(
-        frozen, type(model).__name__, mean or IMAGENET_MEAN, std or IMAGENET_STD, names, channels_last, output
-    )
+    return frozen_module(model, classes, mean, std, output, bool(cfg.backbone.get("channels_last", True)))
 
 
 def quiet(output_dir: str | Path | None) -> dict[str, object]:

@@ -13,7 +13,6 @@ the command line's objective=activation makes of the same terms: the same config
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
-from convis.api import run_folder
+from convis.api import device_of, frozen_module, run_folder
 from convis.backbones import Backbone
-from convis.backbones.backbone import IMAGENET_MEAN, IMAGENET_STD, assemble
 from convis.checks import positive_whole
 from convis.config import conf_dir, options
 from convis.experiments.base import Result
@@ -38,9 +36,9 @@ from convis.objectives import INPUT, Objective
 from convis.runtime.errors import ConvisError, unknown
 from convis.runtime.lock import owned
 from convis.runtime.writers import full_disk_listed
-from convis.targets import class_names
 
 DEFAULTS = {"prior": "olah", "optimizer": "lucid"}  # objective=activation's, as on the command line
+NATURAL_SIZE = 224  # the image size of an nn.Module that does not say (ImageNet's)
 FULL_STEPS = 512  # objective=activation's length: a shorter run keeps the optimiser's final phase's share of it
 
 
@@ -85,10 +83,7 @@ def backbone_for(
     """The frozen network to render on, and its natural image size: a frozen copy of the caller's module (yours
     is left as it is), or a backbone option / torchvision name built with `weights`."""
     if isinstance(model, nn.Module):
-        names = class_names(classes) if classes is not None else []
-        frozen = copy.deepcopy(model)
-        net = assemble(frozen, type(model).__name__, mean or IMAGENET_MEAN, std or IMAGENET_STD, names, True, output)
-        return net, 224
+        return frozen_module(model, classes, mean, std, output), NATURAL_SIZE
     if not isinstance(model, str):
         raise ConvisError(f"model={type(model).__name__}: give an nn.Module or a backbone name such as 'vgg16'")
     if mean is not None or std is not None or output is not None:
@@ -133,7 +128,8 @@ def render(
             "or decorate a function of the activations with @convis.objectives.objective(layer)"
         )
     for key, value in (("steps", steps), ("batch", batch), ("image_size", image_size)):
-        positive_whole(key).check(key, value) if value is not None else None
+        if value is not None:
+            positive_whole(key).check(key, value)
     recipe = recipe_of(param, prior, optimizer)
     L.seed_everything(seed, verbose=False)
     backbone, natural = backbone_for(model, **network)
@@ -145,7 +141,7 @@ def render(
     start = initial_image(init, (batch, backbone.channels, size, size), init_scale)
     names = [f"{group.tag}_{i}" if batch > 1 else group.tag for i in range(batch)]
     with run_folder(output_dir) as folder, owned(folder), full_disk_listed(folder):
-        accelerator, devices = device_of(model)
+        accelerator, devices = device_of(model) if isinstance(model, nn.Module) else ("auto", 1)
         settings = Settings(folder, accelerator, devices, precision, image_every=0)
         _, loop = optimise([group], start, recipe, steps, FULL_STEPS, backbone, names, settings)
         result = write_visualisation("render", backbone, loop, Pictures(names), measure(objective, group), folder)
@@ -167,11 +163,3 @@ def measure(objective: Objective, group: Group) -> Any:
         ]
 
     return values
-
-
-def device_of(model: nn.Module | str) -> tuple[str, object]:
-    """The accelerator and device the module's weights are on (a named backbone: Lightning's choice)."""
-    if not isinstance(model, nn.Module):
-        return "auto", 1
-    device = next(model.parameters(), torch.empty(0)).device
-    return ("gpu", [device.index or 0]) if device.type == "cuda" else (device.type, 1)

@@ -1,10 +1,13 @@
 """convis.render from notebook objects: a user's own objective composed with a built-in one gives the image the
 command line's objective.terms give, and every object checks its arguments before any step."""
 
+import json
 from functools import partial
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import convis
 from convis.objectives import channel, objective
@@ -12,6 +15,7 @@ from convis.optimisers import Optimiser
 from convis.params import Fourier, Maco, Pixel
 from convis.priors import Jitter, Prior
 from convis.runtime.errors import ConvisError
+from convis.runtime.history import read_history
 from tests.backbones.tiny_nets import TinyNet
 
 TERMS = "objective.terms=[{layer: conv2, channel: 1, weight: 1.0}, {layer: conv2, channel: 3, weight: -0.5}]"
@@ -63,11 +67,14 @@ def test_objects_and_option_names_build_the_same_render(net_file):
     assert by_object.metrics["results"][0]["warm"] == pytest.approx(by_object.metrics["results"][0]["loss"])
 
 
-def test_render_writes_files_only_with_output_dir(net_file, tmp_path):
+def test_render_writes_its_result_with_output_dir(net_file, tmp_path):
     net, _ = net_file
     result = convis.render(net, warm, param="pixel", prior="none", output_dir=tmp_path / "run", **SMALL)
-    assert (tmp_path / "run" / result.metrics["results"][0]["png"]).is_file()
-    assert (tmp_path / "run" / "metrics.json").is_file() and (tmp_path / "run" / "history.csv").is_file()
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text()) == result.metrics
+    with Image.open(tmp_path / "run" / result.metrics["results"][0]["png"]) as png:
+        assert np.array_equal(np.asarray(png), np.asarray(result.images[0]))  # the PNG is the image in memory
+    (last,) = read_history(tmp_path / "run" / "history.csv")  # one logging step: the last of 6, before its update
+    assert last["step"] == "6" and set(last) == {"step", "1*warm/warm", "1*warm/loss", "loss"}
 
 
 @pytest.mark.parametrize(

@@ -189,7 +189,7 @@ def given_images(
 ) -> ImageDataset:
     """The images a Python caller holds (one, or a list), named by file stem or image0, image1, ...
 
-    Each is checked and converted by `convis.data.images.picture` now, so a bad one fails before any run.
+    Each is checked and converted by `convis.data.images.picture`, so a bad one fails before any run.
     """
     listed = isinstance(images, (list, tuple))
     images = list(images) if listed else [images]

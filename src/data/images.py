@@ -186,7 +186,7 @@ def _pixels_picture(pixels: np.ndarray, where: str, described: str) -> Image.Ima
     if pixels.size == 0:
         raise _bad(where, described, "is empty")
     if pixels.dtype != np.uint8:
-        pixels = np.rint(np.clip(_check_floats(pixels.astype(np.float32), where, described), 0, 1) * 255)
+        pixels = np.rint(_check_floats(pixels.astype(np.float32), where, described) * 255)
     pixels = pixels.astype(np.uint8)
     return _to_rgb(Image.fromarray(pixels[..., 0] if pixels.ndim == 3 and pixels.shape[2] == 1 else pixels))
 

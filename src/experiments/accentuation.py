@@ -15,6 +15,7 @@ from convis.backbones.names import LOGITS
 from convis.checks import Rule, as_list, number
 from convis.experiments.synthesis import Plan, Synthesis
 from convis.experiments.visualise import Recipe
+from convis.experiments.writer import Pictures
 from convis.modules.visualisation import Group
 from convis.objectives import INPUT, Objective
 from convis.objectives.activation import activation
@@ -85,4 +86,4 @@ class Accentuation(Synthesis):
         names = [f"{picture}_{name}" for picture in data.names]
         stems = [f"{safe_name(picture)}_{safe_name(name)}" for picture in data.names]
         truth = dict(zip((f"{safe_name(picture)}_original" for picture in data.names), originals))
-        return Plan([group], names, measure, originals, stems=stems, originals=truth)
+        return Plan([group], Pictures(names, stems, truth), measure, originals)

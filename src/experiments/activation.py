@@ -11,6 +11,7 @@ from convis.backbones import Backbone, FeatureExtractor
 from convis.checks import as_list
 from convis.experiments.synthesis import Plan, Synthesis
 from convis.experiments.visualise import Recipe
+from convis.experiments.writer import Pictures
 from convis.modules.visualisation import Group
 from convis.objectives import Objective
 from convis.objectives.activation import (
@@ -115,7 +116,7 @@ def activation_plan(cfg: DictConfig, backbone: Backbone, prior: Prior) -> Plan:
             activation_result(b, value) for b in built for value in -b.maximised(b.group.extractor(image[b.group.rows]))
         ]
 
-    return Plan([b.group for b in built], names, measure)
+    return Plan([b.group for b in built], Pictures(names), measure)
 
 
 def plain(value: object) -> object:
@@ -154,7 +155,7 @@ def atlas_plan(cfg: DictConfig, backbone: Backbone, prior: Prior) -> Plan:
         values = torch.cat([-objective(extractor(image[g.rows])) for g, objective in zip(groups, maximised)])
         return [{**e, "objective": f"1*{n}", "activation": float(v)} for e, n, v in zip(entries, names, values)]
 
-    return Plan(groups, names, measure)
+    return Plan(groups, Pictures(names), measure)
 
 
 class Activation(Synthesis):

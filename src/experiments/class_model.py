@@ -10,6 +10,7 @@ from convis.backbones.names import LOGITS
 from convis.checks import as_list
 from convis.experiments.synthesis import Plan, Synthesis
 from convis.experiments.visualise import Recipe
+from convis.experiments.writer import Pictures
 from convis.modules.visualisation import Group
 from convis.objectives.classes import class_score
 from convis.priors import Prior
@@ -43,7 +44,7 @@ def class_plan(cfg: DictConfig, backbone: Backbone, prior: Prior) -> Plan:
             for row, (name, index) in enumerate(zip(names, indices))
         ]
 
-    return Plan([group], names, measure)
+    return Plan([group], Pictures(names), measure)
 
 
 class ClassScore(Synthesis):

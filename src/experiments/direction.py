@@ -13,6 +13,7 @@ from convis.backbones import Backbone, FeatureExtractor
 from convis.checks import Rule, as_list, number, positive
 from convis.experiments.synthesis import Plan, Synthesis
 from convis.experiments.visualise import Recipe
+from convis.experiments.writer import Pictures
 from convis.modules.visualisation import Group
 from convis.objectives.directions import direction
 from convis.runtime.errors import ConvisError, unknown
@@ -123,4 +124,4 @@ class Direction(Synthesis):
                 for g, cosine in zip(groups, cosines)
             ]
 
-        return Plan(groups, [f"{g.tag}_direction" for g in groups], measure)
+        return Plan(groups, Pictures([f"{g.tag}_direction" for g in groups]), measure)

@@ -14,6 +14,7 @@ from convis.checks import as_list
 from convis.data.images import denormalise
 from convis.experiments.synthesis import Plan, Synthesis
 from convis.experiments.visualise import Recipe, initial_image
+from convis.experiments.writer import Pictures
 from convis.metrics.image import psnr, ssim
 from convis.modules.visualisation import Group
 from convis.objectives.inversion import feature_match, normalized_error
@@ -86,7 +87,7 @@ class Inversion(Synthesis):
         stems = [f"{safe_name(name)}_{safe_name(layer)}" for layer in layers for name in data.names]
         truth = dict(zip((f"{safe_name(name)}_original" for name in data.names), originals))
         measure = partial(measure_inversion, backbone, groups, originals, data.names)
-        return Plan(groups, names, measure, init, margin, stems, truth, unbounded=("psnr",))
+        return Plan(groups, Pictures(names, stems, truth), measure, init, margin, unbounded=("psnr",))
 
 
 @torch.no_grad()

@@ -21,6 +21,7 @@ from convis.data.images import denormalise
 from convis.experiments.direction import cossim_power
 from convis.experiments.synthesis import Plan, Synthesis
 from convis.experiments.visualise import Recipe
+from convis.experiments.writer import Pictures
 from convis.modules.visualisation import Group
 from convis.objectives.directions import direction
 from convis.runtime.errors import ConvisError
@@ -91,7 +92,7 @@ class Nmf(Synthesis):
             return [{**entry, "cosine": float(value)} for entry, value in zip(entries, values)]
 
         names = [f"{safe_name(e['image'])}_factor{e['factor']}" for e in entries]
-        return Plan([group], names, measure, extras=maps)
+        return Plan([group], Pictures(names, extras=maps), measure)
 
 
 def factor_maps(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -34,26 +34,19 @@ def build_object(node: DictConfig, key: str) -> object:
 
 @dataclass
 class Plan:
-    """What to optimise: the groups, one name per image row, how to measure the final images, and what the
-    writer shows beside them (Pictures' stems, originals, extras).
+    """What to optimise: the groups, the pictures (one name per image row, and what the writer shows beside
+    them), and how to measure the final images.
 
     `init`: the start (default: the objective's `init` for one image per name); `margin`: pixels of canvas
     around the image in `init` (crop jitter); `unbounded`: result keys that may be +Inf.
     """
 
     groups: list[Group]
-    names: list[str]
+    pictures: Pictures
     measure: Callable[[torch.Tensor], list[dict]]
     init: torch.Tensor | None = None
     margin: int = 0
-    stems: list[str] = field(default_factory=list)
-    originals: dict[str, torch.Tensor] = field(default_factory=dict)
-    extras: dict[str, torch.Tensor] = field(default_factory=dict)
     unbounded: tuple[str, ...] = ()
-
-    @property
-    def pictures(self) -> Pictures:
-        return Pictures(self.names, self.stems, self.originals, self.extras)
 
 
 class Synthesis(Experiment):
@@ -81,11 +74,13 @@ class Synthesis(Experiment):
         plan = self.plan(backbone, recipe)
         init = plan.init
         if init is None:
-            shape = (len(plan.names), backbone.channels, cfg.image_size, cfg.image_size)
+            shape = (len(plan.pictures.names), backbone.channels, cfg.image_size, cfg.image_size)
             init = initial_image(cfg.objective.init, shape, cfg.objective.init_scale)
         full = int(cfg.objective.get("steps") or cfg.steps)
         settings = Settings.of(cfg, output_dir)
-        _, loop = optimise(plan.groups, init, recipe, cfg.steps, full, backbone, plan.names, settings, plan.margin)
+        _, loop = optimise(
+            plan.groups, init, recipe, cfg.steps, full, backbone, plan.pictures.names, settings, plan.margin
+        )
         return write_visualisation(
             cfg.objective.name, backbone, loop, plan.pictures, plan.measure, output_dir, plan.unbounded
         )

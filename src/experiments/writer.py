@@ -82,10 +82,7 @@ def write_visualisation(
     write_json(metrics, output_dir / "metrics.json")
     log_images(loop.fabric.loggers, "final", list(shown), step=loop.step, caption=pictures.names)
     save_final(loop)
-    tensors = {"images": image.cpu(), **({"originals": first(pictures.originals)} if pictures.originals else {})}
+    tensors = {"images": image.cpu()}
+    if pictures.originals:
+        tensors["originals"] = torch.stack(list(pictures.originals.values())).cpu()
     return Result(metrics, output_dir, tensors, [to_pil(picture) for picture in shown])
-
-
-def first(originals: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The originals as one batch, in the order given."""
-    return torch.stack([o.cpu() for o in originals.values()])

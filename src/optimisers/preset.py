@@ -9,7 +9,7 @@ from functools import partial
 
 import torch
 
-from convis.checks import number, whole
+from convis.checks import count, positive_number
 from convis.optimisers.ijcv import IJCV
 from convis.runtime.errors import ConvisError
 
@@ -39,12 +39,10 @@ class Optimiser:
         if not callable(self.optim):
             raise ConvisError(f"optimizer.optim={self.optim!r} does not build an optimiser: give a torch.optim class")
         lr = self.optim.keywords.get("lr") if isinstance(self.optim, partial) else None
-        if lr is not None and not (number(lr) and lr > 0):
-            raise ConvisError(f"optimizer.optim.lr={lr!r} must be a positive number, e.g. optimizer.optim.lr=0.05")
-        if not (whole(self.final_steps) and self.final_steps >= 0):
-            raise ConvisError(f"optimizer.final_steps={self.final_steps!r} must be a whole number, 0 or more, e.g. 50")
-        if not (number(self.final_lr_factor) and self.final_lr_factor > 0):
-            raise ConvisError(f"optimizer.final_lr_factor={self.final_lr_factor!r} must be a positive number, e.g. 0.1")
+        if lr is not None:
+            positive_number("optimizer.optim.lr", "0.01").check("optimizer.optim.lr", lr)
+        count("optimizer.final_steps", "50").check("optimizer.final_steps", self.final_steps)
+        positive_number("optimizer.final_lr_factor", "0.1").check("optimizer.final_lr_factor", self.final_lr_factor)
         if self.jitter not in JITTERS:
             raise ConvisError(f"optimizer.jitter={self.jitter!r} is unknown: choose one of {', '.join(JITTERS)}")
         if self.noise not in NOISES:

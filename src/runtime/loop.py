@@ -29,6 +29,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from convis.modules.visualisation import VisualisationModule
 from convis.runtime.errors import ConvisError, NonFiniteLoss
+from convis.runtime.stops import AtomicCheckpointIO
 
 PRECISIONS = ("32-true", "32", "64-true", "bf16-mixed", "bf16-true")  # fp16 needs loss scaling, which groups share
 log = logging.getLogger(__name__)
@@ -94,8 +95,6 @@ class Loop:
         devices: object = 1,
         precision: object = "32-true",
     ) -> None:
-        from convis.runtime.stops import AtomicCheckpointIO
-
         count = len(devices) if isinstance(devices, Sequence) and not isinstance(devices, str) else devices
         if count not in (1, "1", "auto"):
             raise ConvisError(f"trainer.devices={devices}: an image is optimised on one device, e.g. trainer.devices=1")

@@ -12,7 +12,6 @@ from typing import Any
 
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from convis.runtime.errors import ConvisError, NonFiniteLoss
 from convis.runtime.fingerprint import KEY, check_checkpoint
@@ -22,11 +21,6 @@ from convis.runtime.writers import write_bytes, write_json
 CHECKPOINTS = "checkpoints"
 LAST = "last.ckpt"
 log = logging.getLogger(__name__)
-
-
-def stopped_early(exception: BaseException) -> bool:
-    """Whether a run ended by a clean stop (Ctrl-C, SIGTERM) or a non-finite loss, whose state is worth keeping."""
-    return isinstance(exception, (KeyboardInterrupt, SIGTERMException, NonFiniteLoss))
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
