@@ -48,7 +48,7 @@ from hydra.utils import instantiate
 from torch.utils.flop_counter import FlopCounterMode
 
 import convis
-from convis.api import compose_config, quiet, with_defaults
+from convis.api import command_config
 from convis.backbones import Backbone, build_backbone
 from convis.modules.visualisation import Group, VisualisationModule
 from convis.objectives import Objective
@@ -298,7 +298,7 @@ def overhead_hand(steps: int, folder: str, device: str, optimizer: str) -> tuple
     from convis.priors.transforms import pad_canvas
 
     given = [*OVERHEAD, *QUIET, f"optimizer={optimizer}", f"steps={steps}"]
-    cfg = compose_config(with_defaults(given, quiet(folder)), Path(folder))
+    cfg = command_config(given, Path(folder), folder)
     preset = instantiate(cfg.optimizer)
     run = experiment(cfg)
     L.seed_everything(cfg.seed, verbose=False)

@@ -6,25 +6,30 @@
 
 `model` is an nn.Module object (a deep copy is frozen; yours is left as it is) or a backbone name
 ("vgg16", "mobilenet_v2", any torchvision classification model) with `weights=`. `image` is a path,
-a PIL image, an HxWx3 uint8 array, a CxHxW float tensor in [0, 1], or a list of these. Any config
-key is a keyword: `prior="olah"` chooses a group's option, `image_size=128` sets a key, and a dict
-sets nested keys (`objective={"channel": 7}`). Files are written only with `output_dir=`, W&B only
-with `logger="wandb"`; the run uses the model's device.
+a PIL image, an HxW or HxWxC array (grey, grey and alpha, RGB, RGBA; uint8, or float in [0, 1]), a
+CxHxW tensor (grey or RGB; float in [0, 1], or uint8), or a list of these; anything else is a one-line
+ConvisError. Any config key is a keyword: `prior="olah"` chooses a group's option, `image_size=128` sets
+a key, a dict sets nested keys (`objective={"channel": 7}`), and an object is used as it is
+(`param=convis.params.Maco()`, `prior=convis.priors.Prior(...)`, `optimizer=convis.optimisers.Optimiser(...)`).
+Files are written only with `output_dir=`, W&B only with `logger="wandb"`; the run uses the model's device.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import re
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException, UnsupportedValueType
 from torch import nn
 
 from convis import experiments
@@ -37,8 +42,9 @@ from convis.experiments.setup import configured_backbone
 from convis.reporting.console import show_config
 from convis.runtime import provenance
 from convis.runtime.distributed import is_main_process
-from convis.runtime.errors import ConvisError, hydra_problem
+from convis.runtime.errors import ConvisError, hydra_problem, unknown, unknown_key
 from convis.runtime.lock import owned
+from convis.runtime.trusted import check_targets
 from convis.runtime.writers import full_disk_listed
 from convis.targets import class_names
 from convis.validation import validate
@@ -52,19 +58,22 @@ def execute(
     data: Any = None,
     model: nn.Module | None = None,
     overrides: list[str] | None = None,
+    objects: Mapping[str, object] | None = None,
 ) -> Result:
     """Check a composed config (on the given network), record its provenance, run it into cfg.output_dir.
 
     The run owns cfg.output_dir while it runs: another run into it fails at once. A full disk is a
     ConvisError naming the file it could not write and what the run had written.
 
-    `overrides`: what composed it, for provenance.json (the command line's own when Hydra runs the job).
+    `overrides`: what composed it, for provenance.json (the command line's own when Hydra runs the job);
+    `objects`: objects the caller built, by config key (`prior`: a Prior), used instead of building that key.
     """
     output_dir = Path(cfg.output_dir)
     main = is_main_process()  # a DDP worker process leaves the run's own files to the main one
     recorded = provenance.recorded(cfg, output_dir, overrides) if main else nullcontext()
     with owned(output_dir), full_disk_listed(output_dir), recorded:
-        chosen = experiments.experiment(cfg, backbone, data, model)
+        check_targets(cfg)  # before the experiment's module is imported
+        chosen = experiments.experiment(cfg, backbone, data, model, objects)
         validate(cfg, backbone, chosen)
         if cfg.get("print_config") and main:
             show_config(cfg)
@@ -73,7 +82,7 @@ def execute(
 
 
 def value_text(value: object) -> str:
-    """A Python value as Hydra's override grammar reads it."""
+    """A Python value as Hydra's override grammar writes it: how provenance.json records a keyword."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -84,41 +93,90 @@ def value_text(value: object) -> str:
         return "[" + ",".join(value_text(item) for item in value) + "]"
     if isinstance(value, Mapping):
         return "{" + ",".join(f"{key}:{value_text(item)}" for key, item in value.items()) + "}"
-    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    text = str(value)
+    if BARE.fullmatch(text) and text.lower() not in ("null", "true", "false", "nan", "inf") and not text[0].isdigit():
+        return text  # Hydra reads it back as this string
+    text = text.replace("\\", "\\\\").replace("'", "\\'")
     return f"'{text}'"
 
 
-def overrides_of(config: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """Keywords as overrides: a config group's option by name, a dict as its nested keys, any other value as is."""
-    lines = []
-    for key, value in config.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            lines += overrides_of(value, f"{dotted}.")
-        elif not prefix and isinstance(value, str) and (conf_dir() / key).is_dir():
-            lines.append(f"{key}={value}")  # a group's option, e.g. prior=olah
-        else:
-            lines.append(f"{dotted}={value_text(value)}")
-    return lines
+BARE = re.compile(r"[A-Za-z_][\w./-]*")
+PLAIN = (str, int, float, bool, list, tuple, Mapping, type(None))
 
 
-def with_defaults(overrides: Sequence[str], defaults: Mapping[str, object]) -> list[str]:
-    """`overrides` after the API's defaults for the keys they leave unset."""
-    given = {line.partition("=")[0].lstrip("+~") for line in overrides}
-    return [*overrides_of({k: v for k, v in defaults.items() if k not in given}), *overrides]
+@dataclass
+class Keywords:
+    """The API's keywords, sorted: a config group's option by name (`prior="olah"`), a value for a key
+    (`image_size=128`; a dict sets nested keys), and an object to run as it is (`prior=Prior(...)`)."""
+
+    choices: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+    objects: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, config: Mapping[str, Any]) -> Keywords:
+        sorted_ = cls()
+        for key, value in config.items():
+            group = (conf_dir() / key).is_dir()
+            if group and isinstance(value, str):
+                if value not in options(key):
+                    raise unknown(key, value, options(key))
+                sorted_.choices[key] = value
+            elif group and not isinstance(value, PLAIN):
+                sorted_.objects[key] = value
+            else:
+                sorted_.values[key] = value
+        return sorted_
+
+    def __or__(self, other: Keywords) -> Keywords:
+        """These keywords with `other`'s on top."""
+        return Keywords(
+            {**self.choices, **other.choices}, {**self.values, **other.values}, {**self.objects, **other.objects}
+        )
+
+    def without(self, keys: Collection[str]) -> Keywords:
+        """These keywords less those at `keys`."""
+        return Keywords(*({k: v for k, v in part.items() if k not in keys} for part in vars(self).values()))
+
+    def overrides(self) -> list[str]:
+        """The group choices, as the command line writes them (compose reads these)."""
+        return [f"{key}={value}" for key, value in self.choices.items()]
+
+    def record(self) -> list[str]:
+        """What provenance.json records as the run's overrides: the choices, values and the objects' kinds."""
+        values = [f"{key}={value_text(value)}" for key, value in self.values.items()]
+        given = [f"{key}={value_text(f'<{type(value).__name__} object>')}" for key, value in self.objects.items()]
+        return [*self.overrides(), *values, *given]
+
+    def apply(self, cfg: DictConfig) -> None:
+        """Set the values in `cfg` (a dict merges into its node) and describe each given object at its key."""
+        for key, value in self.values.items():
+            try:
+                OmegaConf.update(cfg, key, value, merge=True)
+            except UnsupportedValueType as err:
+                raise ConvisError(f"{key}={value!r}: give a number, a string, a list or a dict") from err
+            except OmegaConfBaseException as err:
+                raise ConvisError(unknown_key(err, "")) from err
+        with open_dict(cfg):
+            for key, value in self.objects.items():
+                cfg[key] = {"given": repr(value)}
 
 
-def compose_config(overrides: Sequence[str], output_dir: Path) -> DictConfig:
-    """convis's config composed with the command line's overrides, writing into `output_dir`."""
+def compose_config(overrides: Sequence[str], output_dir: Path, keywords: Keywords | None = None) -> DictConfig:
+    """convis's config composed with the command line's overrides, then the keywords' values and objects set,
+    writing into `output_dir`; a `_target_` convis does not build is refused here, before anything is built."""
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-            cfg = compose("config", overrides=list(overrides))
+            cfg = compose("config", overrides=[*(keywords.overrides() if keywords else ()), *overrides])
     except ConvisError:
         raise
     except Exception as err:  # Hydra's errors for an unknown option, key or bad syntax
         raise ConvisError(hydra_problem(err)) from err
     with open_dict(cfg):
         cfg.output_dir = str(output_dir)
+    if keywords is not None:
+        keywords.apply(cfg)
+    check_targets(cfg)
     return cfg
 
 
@@ -145,24 +203,30 @@ def run_folder(output_dir: str | Path | None) -> Iterator[Path]:
         yield Path(folder)
 
 
-def model_overrides(model: Model, weights: object, classes: object = None) -> list[str]:
+def model_keywords(model: Model, weights: object, classes: object = None) -> Keywords:
     """A backbone name as its config: conf/backbone/NAME.yaml where there is one, else torchvision's NAME.
 
-    `weights=` and `classes=` become backbone.weights and backbone.classes. An nn.Module is recorded as
-    backbone=custom naming its class, so that provenance.json says what ran (its weights are the object's).
+    `weights=` and `classes=` set backbone.weights and backbone.classes. An nn.Module is recorded as
+    backbone=custom naming its class, so that provenance.json says what ran (its weights are the object's);
+    the run uses it on the device its weights are on.
     """
     if isinstance(model, nn.Module):
         kind = type(model)
-        return ["backbone=custom", f"backbone.model._target_={kind.__module__}.{kind.__qualname__}"]
+        accelerator, devices = device_of(model)
+        values = {
+            "backbone.model._target_": f"{kind.__module__}.{kind.__qualname__}",
+            "trainer.accelerator": accelerator,
+            "trainer.devices": devices,
+        }
+        return Keywords({"backbone": "custom"}, values)
     if not isinstance(model, str):
-        return []
-    chosen = (
-        [f"backbone={model}"] if model in options("backbone") else ["backbone=torchvision", f"backbone.name={model}"]
-    )
+        return Keywords()
+    named = model in options("backbone")
+    chosen = Keywords({"backbone": model if named else "torchvision"}, {} if named else {"backbone.name": model})
     if weights != "default":
-        chosen.append(f"backbone.weights={value_text(weights)}")
+        chosen.values["backbone.weights"] = weights
     if classes is not None:
-        chosen.append(f"backbone.classes={value_text(classes)}")
+        chosen.values["backbone.classes"] = classes
     return chosen
 
 
@@ -170,14 +234,6 @@ def device_of(model: nn.Module) -> tuple[str, int | list[int]]:
     """The accelerator and devices the module's weights are on, as Lightning names them."""
     device = next(model.parameters(), torch.empty(0)).device
     return ("gpu", [device.index or 0]) if device.type == "cuda" else (device.type, 1)
-
-
-def device_overrides(model: Model) -> list[str]:
-    """The Trainer on the device the model's weights are on."""
-    if not isinstance(model, nn.Module):
-        return []
-    accelerator, devices = device_of(model)
-    return [f"trainer.accelerator={accelerator}", f"trainer.devices={value_text(devices)}"]
 
 
 def frozen_module(
@@ -214,9 +270,16 @@ def backbone_of(
     return frozen_module(model, classes, mean, std, output, bool(cfg.backbone.get("channels_last", True)))
 
 
-def quiet(output_dir: str | Path | None) -> dict[str, object]:
+def quiet(output_dir: str | Path | None) -> Keywords:
     """The API's defaults: no logger, no config tree printed; no checkpoints where nothing is kept."""
-    return {"logger": "none", "print_config": False, **({"checkpoint_every": 0} if output_dir is None else {})}
+    unkept = {"checkpoint_every": 0} if output_dir is None else {}
+    return Keywords({"logger": "none"}, {"print_config": False, **unkept})
+
+
+def command_config(overrides: Sequence[str], folder: Path, output_dir: str | Path | None) -> DictConfig:
+    """The config of the command line's `overrides`, with the API's defaults for the keys they leave unset."""
+    unset = quiet(output_dir).without({line.partition("=")[0].lstrip("+~") for line in overrides})
+    return compose_config(overrides, folder, unset)
 
 
 def visualise(
@@ -234,14 +297,16 @@ def visualise(
     **config: Any,
 ) -> Result:
     """Run `objective` on `model` (and `image`, else the configured dataset) with the keyword config."""
-    overrides = [f"objective={objective}", *model_overrides(model, weights, classes), *device_overrides(model)]
-    overrides = with_defaults([*overrides, *overrides_of(config)], quiet(output_dir))
+    given = Keywords.of(config)
+    keywords = quiet(output_dir) | Keywords({"objective": objective}) | model_keywords(model, weights, classes) | given
     with run_folder(output_dir) as folder, quiet_lightning():
-        cfg = compose_config(overrides, folder)
+        cfg = compose_config([], folder, keywords)
         backbone = backbone_of(model, cfg, classes, mean, std, output)
         data = None if image is None else given_images(image, cfg.image_size, backbone.mean, backbone.std)
-        given = model if isinstance(model, nn.Module) else None
-        result = execute(cfg, backbone, data, given, overrides).load_images()
+        module = model if isinstance(model, nn.Module) else None
+        result = execute(cfg, backbone, data, module, keywords.record(), keywords.objects)
+        if not result.images:
+            result.load_images()
     if output_dir is None:
         result.output_dir = None
     return result
@@ -276,8 +341,7 @@ def finetune(model: Model, dataset: str = "shapes", **config: Any) -> Result:
 def run(overrides: Sequence[str], output_dir: str | Path | None = None) -> Result:
     """A run from the command line's overrides, e.g. convis.run(["objective=inversion", "layer=block5_conv3"])."""
     with run_folder(output_dir) as folder, quiet_lightning():
-        overrides = with_defaults(overrides, quiet(output_dir))
-        result = execute(compose_config(overrides, folder), overrides=overrides).load_images()
+        result = execute(command_config(overrides, folder, output_dir), overrides=list(overrides)).load_images()
     if output_dir is None:
         result.output_dir = None
     return result

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import fnmatch
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,24 @@ class Rule:
         """Fail on a value this rule does not accept."""
         if not (value is None and self.nullable) and not self.test(value):
             raise ConvisError(f"{key}={value!r} must be {self.wants}, e.g. {key}={self.example}")
+
+
+def nodes(value: object, key: str = "") -> Iterator[tuple[str, object]]:
+    """Every (dotted key, value) of a plain config tree, containers included; list items keyed by index."""
+    if key:
+        yield key, value
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for name, child in items:
+        yield from nodes(child, f"{key}.{name}" if key else str(name))
+
+
+def check_rules(values: dict[str, Any], rules: Iterable[Rule]) -> None:
+    """Each value of the plain config tree `values` that a rule's pattern covers passes that rule."""
+    rules = tuple(rules)
+    for key, value in nodes(values):
+        for rule in rules:
+            if fnmatch.fnmatchcase(key, rule.pattern):
+                rule.check(key, value)
 
 
 def positive_whole(pattern: str, example: str = "100", nullable: bool = False) -> Rule:

@@ -27,8 +27,7 @@ from convis.api import device_of, frozen_module, run_folder
 from convis.backbones import Backbone
 from convis.checks import positive_whole
 from convis.config import conf_dir, options
-from convis.experiments.base import Result
-from convis.experiments.synthesis import build_object
+from convis.experiments.base import Result, build_object
 from convis.experiments.visualise import Recipe, Settings, initial_image, optimise
 from convis.experiments.writer import Pictures, write_visualisation
 from convis.modules.visualisation import Group

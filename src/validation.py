@@ -8,8 +8,8 @@ empty folders) is checked where the data is read.
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Iterator
+from collections.abc import Collection
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -22,7 +22,7 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 from convis.backbones import Backbone, FeatureExtractor
 from convis.backbones.memory import check_memory, run_device
 from convis.backbones.weights import looks_like_path
-from convis.checks import Rule, as_list, count, number, positive_number, positive_whole, whole
+from convis.checks import Rule, as_list, check_rules, count, positive_whole, whole
 from convis.experiments import Experiment, experiment
 from convis.runtime.errors import ConvisError, convis_cause, one_line
 from convis.targets import class_names, resolve_targets
@@ -34,35 +34,19 @@ OBJECTS = (
     "dataset",
     "param",
     "prior",
-    "optimizer.optim",
     "trainer",
     "objective",
     "method",
 )  # keys built by instantiate
 
 
-RULES: tuple[Rule, ...] = (
+RULES: tuple[Rule, ...] = (  # the run's own keys; each experiment and object checks its own options
     positive_whole("image_size", "224"),
     positive_whole("steps", nullable=True),  # null where the objective counts epochs instead (finetune)
     Rule("seed", whole, "a whole number", "0"),
     count("image_every", "50"),
     count("checkpoint_every", "50"),
     positive_whole("trainer.log_every_n_steps", "10"),
-    positive_number("objective.feature_weight", "100"),
-    positive_number("objective.init_scale", "0.1"),
-    positive_number("prior.penalties.*.weight", "1.0"),
-    Rule("objective.terms.*.weight", lambda v: number(v) and v != 0, "a non-zero number", "-0.5"),
-    Rule("objective.diversity", lambda v: number(v) and v >= 0, "a number, 0 or more", "100"),
-    positive_whole("objective.batch", "4"),
-    positive_whole("objective.batch_size", "8"),
-    positive_whole("method.samples", "50"),
-    positive_whole("method.steps", "50"),
-    positive_whole("method.samples_per_pass", "10", nullable=True),
-    positive_number("method.noise_level", "0.15"),
-    positive_whole("objective.epochs", "20"),
-    positive_number("objective.optimizer.lr", "0.002"),
-    Rule("backbone.channels_last", lambda v: isinstance(v, bool), "true or false", "false"),
-    Rule("backbone.compile", lambda v: isinstance(v, bool), "true or false", "true"),
 )
 
 
@@ -74,9 +58,9 @@ def validate(cfg: DictConfig, backbone: Backbone | None = None, chosen: Experime
     """
     try:
         values = resolved(cfg)
-        check_numbers(values)
-        check_objects(values)
+        check_rules(values, RULES)
         chosen = chosen or experiment(cfg, backbone)
+        check_objects(values, given=chosen.given_objects)
         chosen.check()
         check_network(cfg, chosen, backbone)
     except OmegaConfBaseException as err:
@@ -95,23 +79,6 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
         raise ConvisError(f"cannot resolve {err.full_key or 'the config'}: {one_line(str(err))}") from err
 
 
-def nodes(value: object, key: str = "") -> Iterator[tuple[str, object]]:
-    """Every (dotted key, value) of a plain config tree, containers included; list items keyed by index."""
-    if key:
-        yield key, value
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for name, child in items:
-        yield from nodes(child, f"{key}.{name}" if key else str(name))
-
-
-def check_numbers(values: dict[str, Any]) -> None:
-    """Each value a Rule covers is a number of the kind it needs."""
-    for key, value in nodes(values):
-        for rule in RULES:
-            if fnmatch.fnmatchcase(key, rule.pattern):
-                rule.check(key, value)
-
-
 def lookup(values: dict[str, Any], key: str) -> object:
     """The value at a dotted key of a plain config tree, None where the path breaks off."""
     node: object = values
@@ -120,9 +87,12 @@ def lookup(values: dict[str, Any], key: str) -> object:
     return node
 
 
-def check_objects(values: dict[str, Any]) -> None:
-    """The keys that describe an object to build still do: a mapping naming its class in _target_."""
+def check_objects(values: dict[str, Any], given: Collection[str] = ()) -> None:
+    """The keys that describe an object to build still do: a mapping naming its class in _target_ (except the
+    `given` keys, whose objects the caller built)."""
     for key in OBJECTS:
+        if key in given:
+            continue
         node = lookup(values, key)
         if not (isinstance(node, dict) and "_target_" in node):
             raise ConvisError(
@@ -140,7 +110,8 @@ def meta_backbone(cfg: DictConfig) -> Backbone | None:
     unnamed = {"classes": None} if weights_file(cfg) and cfg.backbone.get("classes") is not None else {}
     try:
         with torch.device("meta"):
-            return instantiate(cfg.backbone, weights=None, seed=0, **unnamed)
+            built = instantiate(cfg.backbone, weights=None, seed=0, **unnamed)
+        return replace(built, compile=False)  # its shapes, without compiling it on the meta device
     except InstantiationException as err:
         if (problem := convis_cause(err)) is not None:
             raise problem from err

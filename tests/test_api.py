@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +82,7 @@ def test_output_dir_keeps_the_run_and_its_provenance(net, picture, tmp_path):
     result = convis.invert(net, picture, layer="features.3", steps=2, image_size=32, output_dir=out, **QUIET)
     assert result.output_dir == out and json.loads((out / "metrics.json").read_text()) == result.metrics
     record = json.loads((out / "provenance.json").read_text())
-    assert record["status"] == "completed" and "layer='features.3'" in record["overrides"]
+    assert record["status"] == "completed" and "layer=features.3" in record["overrides"]
     assert f"backbone.model._target_={__name__}.Net" in record["overrides"]  # what ran: the caller's class
     png = out / result.metrics["results"][0]["png"]
     assert np.array_equal(np.asarray(Image.open(png).convert("RGB")), np.asarray(result.images[0]))
@@ -134,5 +135,38 @@ def test_the_same_numbers_as_the_command_line(tmp_path):
     ],
 )
 def test_bad_arguments_are_one_line_errors(net, call, message):
+    with pytest.raises(ConvisError, match=message):
+        call(net)
+
+
+def test_objects_are_used_as_they_are_and_equal_the_options_they_mirror(net, tmp_path):
+    """param=, prior= and optimizer= take the objects themselves: the same run as the YAML options they equal."""
+    common = {"steps": 3, "image_size": 32, "seed": 1, **QUIET}
+    named = convis.class_model(net, 1, param="fft", prior="olah", optimizer="lucid", **common)
+    p = convis.priors
+    olah = [p.Pad(12), p.Jitter(8), p.RandomScale(0.9, 1.1), p.RandomRotation(10), p.Jitter(4)]
+    prior = p.Prior(transforms=olah)
+    lucid = convis.optimisers.Optimiser(partial(torch.optim.Adam, lr=0.05), final_steps=0, final_lr_factor=1.0)
+    out = tmp_path / "run"
+    built = convis.class_model(
+        net, 1, param=convis.params.Fourier(), prior=prior, optimizer=lucid, output_dir=out, **common
+    )
+    assert torch.equal(named.tensors["images"], built.tensors["images"])
+    record = json.loads((out / "provenance.json").read_text())
+    assert record["config"]["prior"] == {"given": repr(prior)} and "prior='<Prior object>'" in record["overrides"]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda net: convis.saliency(net, torch.rand(3, 32, 32), prior=object()),
+            r"^prior= was given an object and objective=saliency takes no objects: name an option of prior instead$",
+        ),
+        (lambda net: convis.invert(net, layer="features.1", seed=np.int8(3)), r"^seed=np.int8\(3\): give a number"),
+        (lambda net: convis.invert(net, layer="features.1", prior="olha"), r"^unknown prior=olha \(did you mean"),
+    ],
+)
+def test_keywords_that_cannot_be_used_are_one_line_errors(net, call, message):
     with pytest.raises(ConvisError, match=message):
         call(net)

@@ -55,6 +55,12 @@ class Backbone:
     cut: bool = True
     output: str | int | None = None
 
+    def __post_init__(self) -> None:
+        for key in ("channels_last", "compile"):
+            if not isinstance(getattr(self, key), bool):
+                value = getattr(self, key)
+                raise ConvisError(f"backbone.{key}={value!r} must be true or false, e.g. backbone.{key}=true")
+
     @property
     def channels(self) -> int:
         """Input channels (1 for a grayscale model)."""
@@ -223,6 +229,7 @@ def assemble(
     categories: list[str],
     channels_last: bool = True,
     output: str | int | None = None,
+    compile: bool = False,
 ) -> Backbone:
     """Freeze `model`, make it a chain where it is one, and name its layers; NaN or Inf in its weights fails."""
     require_finite_weights(model.state_dict(), f"model {arch}", "load or train it again (every output would be NaN)")
@@ -240,6 +247,7 @@ def assemble(
         std=tuple(std),
         categories=categories or default_categories(model),
         channels_last=channels_last,
+        compile=compile,
         cut=chain is not None,
         output=output,
     )
@@ -266,6 +274,7 @@ def build_backbone(
     seed: int = 0,
     channels_last: bool = True,
     classes: object = None,
+    compile: bool = False,
     **_: Any,
 ) -> Backbone:
     """Build torchvision's `arch` with pretrained, random (seeded) or file weights, frozen.
@@ -274,7 +283,7 @@ def build_backbone(
     """
     model, categories = build_model(arch, weights, seed, classes)
     mean, std = normalisation(arch)
-    return assemble(model, arch, mean, std, categories, channels_last)
+    return assemble(model, arch, mean, std, categories, channels_last, compile=compile)
 
 
 def torchvision_backbone(name: str, **kwargs: Any) -> Backbone:
@@ -289,6 +298,7 @@ def timm_backbone(
     channels_last: bool = True,
     output: str | int | None = None,
     classes: object = None,
+    compile: bool = False,
     **_: Any,
 ) -> Backbone:
     """A timm model by name: weights `pretrained` (timm's download and cache), null, or a file.
@@ -317,7 +327,7 @@ def timm_backbone(
     categories = _named(model, categories, classes, name if weights is None or pretrained else str(weights))
     config = model.pretrained_cfg or {}
     mean, std = config.get("mean", IMAGENET_MEAN), config.get("std", IMAGENET_STD)
-    return assemble(model, name, mean, std, categories, channels_last, output)
+    return assemble(model, name, mean, std, categories, channels_last, output, compile)
 
 
 def custom_backbone(
@@ -329,6 +339,7 @@ def custom_backbone(
     classes: object = None,
     channels_last: bool = True,
     output: str | int | None = None,
+    compile: bool = False,
     **_: Any,
 ) -> Backbone:
     """The user's own nn.Module, given by `_target_` (built here, seeded), with an optional weights file.
@@ -345,4 +356,4 @@ def custom_backbone(
     if weights is not None:
         categories = _load_file(net, str(weights), arch, categories)
     categories = _named(net, categories, classes, arch if weights is None else str(weights))
-    return assemble(net, arch, mean, std, categories, channels_last, output)
+    return assemble(net, arch, mean, std, categories, channels_last, output, compile)

@@ -8,7 +8,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from convis.backbones import Backbone, FeatureExtractor
-from convis.checks import as_list
+from convis.checks import Rule, as_list, number, positive_whole
 from convis.experiments.synthesis import Plan, Synthesis
 from convis.experiments.visualise import Recipe
 from convis.experiments.writer import Pictures
@@ -100,8 +100,6 @@ def activation_result(built: ActivationGroup, value: torch.Tensor) -> dict:
 def activation_plan(cfg: DictConfig, backbone: Backbone, prior: Prior) -> Plan:
     """`objective.batch` images per activation objective, one group each."""
     batch = cfg.objective.batch
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0:
-        raise ConvisError(f"objective.batch={batch!r} must be a positive whole number, e.g. objective.batch=4")
     if cfg.objective.diversity and batch < 2:
         raise ConvisError("objective.diversity compares the images of a batch: set objective.batch=2 or more")
     built = [
@@ -160,6 +158,14 @@ def atlas_plan(cfg: DictConfig, backbone: Backbone, prior: Prior) -> Plan:
 
 class Activation(Synthesis):
     """`objective.batch` images per activation objective: one per layer in `layer`, or objective.terms."""
+
+    rules = (
+        *Synthesis.rules,
+        Rule("objective.terms.*.weight", lambda v: number(v) and v != 0, "a non-zero number", "-0.5"),
+        Rule("objective.diversity", lambda v: number(v) and v >= 0, "a number, 0 or more", "100"),
+        positive_whole("objective.batch", "4"),
+        positive_whole("objective.batch_size", "8"),
+    )
 
     def layers(self) -> list[object]:
         terms = as_list(self.cfg.objective.get("terms"))

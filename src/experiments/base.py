@@ -7,23 +7,25 @@ validation can check them on the network before any work; it checks its own opti
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset
 
 from convis.backbones import Backbone
 from convis.backbones.names import LOGITS
-from convis.checks import positive
+from convis.checks import Rule, check_rules, positive
 from convis.config import options
 from convis.experiments.setup import configured_backbone
-from convis.runtime.errors import ConvisError, one_line
+from convis.runtime.errors import ConvisError, convis_cause, one_line
 
 
 @dataclass
@@ -51,11 +53,24 @@ class Result:
         return self
 
 
+def build_object(node: DictConfig, key: str) -> object:
+    """The object a config group's node describes; a ConvisError naming the group if it cannot be built."""
+    try:
+        return instantiate(node)
+    except InstantiationException as err:
+        if (problem := convis_cause(err)) is not None:
+            raise problem from err
+        cause = err.__cause__ or err
+        raise ConvisError(f"{key} cannot be built from its config: {one_line(str(cause))}") from err
+
+
 class Experiment:
     """Base of every objective's experiment; subclasses set what they read and implement `run`."""
 
     targeted: ClassVar[bool] = False  # whether the run reads `target` (a class of the network)
     optimised: ClassVar[bool] = True  # whether `steps` counts its optimisation steps
+    built_keys: ClassVar[tuple[str, ...]] = ()  # the config groups it builds, which a caller may hand in built
+    rules: ClassVar[tuple[Rule, ...]] = ()  # what its own options (objective.*) must be
 
     def __init__(
         self,
@@ -63,9 +78,25 @@ class Experiment:
         backbone: Backbone | None = None,
         data: Dataset | None = None,
         model: nn.Module | None = None,
+        objects: Mapping[str, object] | None = None,
     ) -> None:
-        """`backbone`, `data`: the frozen network and the images the user gave; `model`: the module it was made of."""
+        """`backbone`, `data`: the frozen network and the images the user gave; `model`: the module it was made of;
+        `objects`: objects the user built, by config key, used instead of building those keys."""
         self.cfg, self.given_backbone, self.given_data, self.given_model = cfg, backbone, data, model
+        self.given_objects = dict(objects or {})
+        for key in self.given_objects:
+            if key not in self.built_keys:
+                takes = f"objects for {', '.join(self.built_keys)}" if self.built_keys else "no objects"
+                raise ConvisError(
+                    f"{key}= was given an object and objective={cfg.objective.get('name')} takes {takes}: "
+                    f"name an option of {key} instead"
+                )
+
+    def built(self, key: str) -> object:
+        """The object at config key `key`: the one the user gave, else built from the config."""
+        if key in self.given_objects:
+            return self.given_objects[key]
+        return build_object(self.cfg[key], key)
 
     def layers(self) -> list[object]:
         """The layers a run reads: the classifier's output unless a subclass says otherwise."""
@@ -78,6 +109,7 @@ class Experiment:
     def check(self) -> None:
         """Fail on an option of this objective that cannot work; cheap (no weights, no data)."""
         positive(self.cfg, "image_size", *(("steps",) if self.optimised else ()))
+        check_rules({"objective": OmegaConf.to_container(self.cfg.objective, resolve=True)}, self.rules)
 
     def backbone(self) -> Backbone:
         """The network the user gave, else the configured one, frozen and seeded by the run's seed."""
@@ -114,10 +146,14 @@ def experiment_class(cfg: DictConfig) -> type[Experiment]:
 
 
 def experiment(
-    cfg: DictConfig, backbone: Backbone | None = None, data: Dataset | None = None, model: nn.Module | None = None
+    cfg: DictConfig,
+    backbone: Backbone | None = None,
+    data: Dataset | None = None,
+    model: nn.Module | None = None,
+    objects: Mapping[str, object] | None = None,
 ) -> Experiment:
-    """The experiment the config's objective names, built on the given network and images, if any."""
-    return experiment_class(cfg)(cfg, backbone, data, model)
+    """The experiment the config's objective names, built on the given network, images and objects, if any."""
+    return experiment_class(cfg)(cfg, backbone, data, model, objects)
 
 
 __all__ = ["Experiment", "Result", "experiment", "experiment_class"]

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from convis.backbones import Backbone
 from convis.backbones.probe import probe
-from convis.checks import as_list
+from convis.checks import as_list, positive_number
 from convis.data.images import denormalise
 from convis.experiments.synthesis import Plan, Synthesis
 from convis.experiments.visualise import Recipe, initial_image
@@ -62,6 +62,8 @@ def inversion_groups(
 
 class Inversion(Synthesis):
     """Reconstruct every image from every configured layer (`layer`: a name or a list)."""
+
+    rules = (*Synthesis.rules, positive_number("objective.feature_weight", "100"))
 
     def layers(self) -> list[object]:
         return as_list(self.cfg.layer)

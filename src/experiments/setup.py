@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import lightning as L
@@ -22,8 +21,7 @@ log = logging.getLogger(__name__)
 
 def configured_backbone(cfg: DictConfig) -> Backbone:
     """The configured frozen network, seeded by the run's seed; `backbone.compile` turns on torch.compile."""
-    backbone: Backbone = instantiate(cfg.backbone, seed=cfg.seed)
-    return replace(backbone, compile=cfg.backbone.get("compile", False))
+    return instantiate(cfg.backbone, seed=cfg.seed)
 
 
 def build_logger(cfg: DictConfig, output_dir: Path) -> Logger | bool:

@@ -9,27 +9,13 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
-from omegaconf import DictConfig
 
 from convis.backbones import Backbone
+from convis.checks import positive_number
 from convis.experiments.base import Experiment, Result
 from convis.experiments.visualise import Recipe, Settings, initial_image, optimise
 from convis.experiments.writer import Pictures, write_visualisation
 from convis.modules.visualisation import Group
-from convis.runtime.errors import ConvisError, convis_cause, one_line
-
-
-def build_object(node: DictConfig, key: str) -> object:
-    """The object a config group's node describes; a ConvisError naming the group if it cannot be built."""
-    try:
-        return instantiate(node)
-    except InstantiationException as err:
-        if (problem := convis_cause(err)) is not None:
-            raise problem from err
-        cause = err.__cause__ or err
-        raise ConvisError(f"{key} cannot be built from its config: {one_line(str(cause))}") from err
 
 
 @dataclass
@@ -52,11 +38,13 @@ class Plan:
 class Synthesis(Experiment):
     """An experiment that optimises images: each plans what to optimise; the run, the fit and the writer are these."""
 
+    built_keys = ("param", "prior", "optimizer")
+    rules = (positive_number("objective.init_scale", "0.1"),)
+
     @cached_property
     def recipe(self) -> Recipe:
         """The run's parameterisation, prior and optimiser preset, built from their config groups."""
-        cfg = self.cfg
-        return Recipe(*(build_object(cfg[key], key) for key in ("param", "prior", "optimizer")))
+        return Recipe(*(self.built(key) for key in self.built_keys))
 
     def check(self) -> None:
         super().check()

@@ -49,7 +49,7 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
         (["optimizer.optim.lr=-1e-3"], r"optimizer.optim.lr=-0.001 must be a positive number"),
         (["optimizer.optim.lr=nan"], r"optimizer.optim.lr=nan must be a positive number"),
         (["objective.feature_weight=-100"], r"objective.feature_weight=-100 must be a positive number"),
-        (["prior.penalties.1.weight=0"], r"prior.penalties.1.weight=0 must be a positive number"),
+        (["prior.penalties.1.weight=0"], r"^weight=0 must be a positive number, e.g. weight=1.0$"),
         (
             ["objective=activation", "objective.terms=[{layer:block4_conv1,weight:0}]"],
             r"objective.terms.0.weight=0 must be a non-zero",
@@ -57,7 +57,7 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
         (["checkpoint_every=-1"], r"checkpoint_every=-1 must be a whole number, 0 or more"),
         (["dataset=image_folder"], r"dataset.root has no value: give one on the command line, e.g. dataset.root="),
         (["steps=${oc.env:CONVIS_TEST_UNSET}"], r"cannot resolve steps: .*CONVIS_TEST_UNSET"),
-        (["optimizer.optim=3"], r"optimizer.optim=3 does not describe an object to build"),
+        (["optimizer.optim=3"], r"optimizer.optim=3 does not build an optimiser: give a torch.optim class"),
         (["backbone=mobilenet_v2", "layer=block5_conv3"], r"unknown layer 'block5_conv3' for mobilenet_v2"),
     ],
 )
