@@ -15,10 +15,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from convis.backbones.probe import probe
 from convis.runtime.errors import user_error
+from convis.runtime.trusted import check_targets
 
 
 def table(cfg: DictConfig) -> list[str]:
     """One line per named layer (shapes do not depend on the weights, so none are loaded)."""
+    check_targets(cfg)
     backbone = instantiate(cfg.backbone, weights=None)
     rows = probe(backbone.net, backbone.names, cfg.image_size, backbone.channels)
     lines = [f"{'layer':<30} {'module path':<22} {'output shape':<18} stride"]
