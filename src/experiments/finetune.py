@@ -3,27 +3,34 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import lightning as L
+import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from convis.backbones.backbone import build_model, head_path, normalisation, replace_head
-from convis.checks import positive
+from convis.backbones.backbone import head_path, replace_head
+from convis.checks import positive_number, positive_whole
 from convis.data.classification import ClassificationData
 from convis.experiments.base import Experiment, Result
 from convis.experiments.setup import build_trainer
 from convis.modules.finetune import FinetuneModule
 from convis.runtime.errors import ConvisError
+from convis.runtime.fingerprint import KEY, fingerprint
+from convis.runtime.history import HISTORY, write_history
+from convis.runtime.stops import CHECKPOINTS, LAST, last_checkpoint
 from convis.runtime.writers import write_json
 
 log = logging.getLogger(__name__)
 
+METRICS = "metrics.json"
 LABELLED = "dataset=shapes, dataset=cifar10, or dataset=image_folder with ROOT/CLASS/*.jpg folders or cat.123.jpg names"
 
 
@@ -53,52 +60,119 @@ class Finetune(Experiment):
     """Train the backbone on the dataset's train split; keep and report the best val_acc (`epochs` passes)."""
 
     optimised = False
-
-    def check(self) -> None:
-        super().check()
-        positive(self.cfg, "objective.epochs", "objective.batch_size")
+    rules = (
+        positive_whole("objective.epochs", "20"),
+        positive_whole("objective.batch_size", "8"),
+        positive_number("objective.optimizer.lr", "0.002"),
+    )
 
     def trainable(self) -> tuple[nn.Module, str, tuple, tuple, list[str]]:
-        """A trainable copy of the user's model, else the configured torchvision one; its arch, mean, std, classes."""
-        cfg = self.cfg
-        if self.given_model is not None:
-            backbone = self.backbone()
-            model = copy.deepcopy(self.given_model).requires_grad_(True)
-            return model, backbone.arch, backbone.mean, backbone.std, backbone.categories
-        arch = cfg.backbone.arch
-        model, categories = build_model(arch, cfg.backbone.weights, cfg.seed)
-        return model, arch, *normalisation(arch), categories
+        """A trainable copy of the network (the user's, else the configured one); its arch, mean, std, classes.
+
+        The frozen network's chain keeps the model's module paths, so its checkpoint loads into the model itself.
+        """
+        backbone = self.backbone()
+        model = copy.deepcopy(backbone.net).requires_grad_(True)
+        return model, backbone.arch, backbone.mean, backbone.std, backbone.categories
 
     def run(self, output_dir: Path) -> Result:
         cfg, objective = self.cfg, self.cfg.objective
+        if cfg.get("resume") and (output_dir / METRICS).is_file():
+            return finished(output_dir, objective.epochs)
         L.seed_everything(cfg.seed, verbose=False)
         model, arch, mean, std, categories = self.trainable()
         train, val = split(cfg, "train", mean, std), split(cfg, "val", mean, std)
         classes = classes_of(train, val)
         if categories != classes:
             replace_head(model, len(classes))
-        module = FinetuneModule(
-            model,
-            arch,
-            classes,
-            head=head_path(model),
-            optimizer=instantiate(objective.optimizer),
-            scheduler=instantiate(objective.scheduler),
-            train=objective.train,
-            channels_last=cfg.backbone.get("channels_last", True),
-        )
+        module = finetune_module(cfg, model, arch, classes)
         augment = instantiate(objective.augment)
         data = ClassificationData(train, val, objective.batch_size, objective.num_workers, augment)
-        best = ModelCheckpoint(
-            dirpath=output_dir / "checkpoints", filename="best", monitor="val_acc", mode="max", save_weights_only=True
-        )
+        best, *saving = checkpoints(output_dir, cfg.checkpoint_every > 0)
+        record = EpochHistory(output_dir / HISTORY, fingerprint(cfg))
         fit_cfg = OmegaConf.merge(cfg, {"trainer": {"max_epochs": objective.epochs, "enable_checkpointing": True}})
-        trainer = build_trainer(fit_cfg, -1, output_dir, [best])
-        trainer.fit(module, datamodule=data)
+        trainer = build_trainer(fit_cfg, -1, output_dir, [record, best, *saving])
+        resume = last_checkpoint(cfg.resume, record.fingerprint) if cfg.get("resume") else None
+        trainer.fit(module, datamodule=data, ckpt_path=resume, weights_only=True)
         if not trainer.is_global_zero:  # another process of a DDP run: the first one writes the results
             return Result({}, output_dir)
         metrics = write_results(arch, best, classes, val.labels, trainer.current_epoch, output_dir)
         return Result(metrics, output_dir)
+
+
+def finetune_module(cfg: DictConfig, model: nn.Module, arch: str, classes: list[str]) -> FinetuneModule:
+    """The module that trains `model` on `classes` with the objective's optimiser, schedule and layers."""
+    objective = cfg.objective
+    return FinetuneModule(
+        model,
+        arch,
+        classes,
+        head=head_path(model),
+        optimizer=instantiate(objective.optimizer),
+        scheduler=instantiate(objective.scheduler),
+        train=objective.train,
+        channels_last=cfg.backbone.get("channels_last", True),
+    )
+
+
+def checkpoints(output_dir: Path, resumable: bool) -> list[ModelCheckpoint]:
+    """best.ckpt (the weights of the best epoch by val_acc) and, if `resumable`, last.ckpt after every epoch.
+
+    Each is overwritten in place (no best-v1.ckpt); last.ckpt holds what a resume needs: the optimiser, the
+    LR schedule, the epoch, the best so far and the callbacks' state.
+    """
+    folder = output_dir / CHECKPOINTS
+    best = ModelCheckpoint(
+        dirpath=folder,
+        filename="best",
+        monitor="val_acc",
+        mode="max",
+        save_weights_only=True,
+        enable_version_counter=False,
+    )
+    if not resumable:
+        return [best]
+    last = ModelCheckpoint(
+        dirpath=folder, filename=Path(LAST).stem, save_on_train_epoch_end=True, enable_version_counter=False
+    )
+    return [best, last]
+
+
+def finished(output_dir: Path, epochs: int) -> Result:
+    """A resume of a fine-tuning that ran to its end: nothing to train, its results stand as they are."""
+    log.info("resume=%s: this fine-tuning already ran its %d epochs; its results stand", output_dir, epochs)
+    return Result(json.loads((output_dir / METRICS).read_text()), output_dir)
+
+
+class EpochHistory(L.Callback):
+    """history.csv: every epoch's losses and accuracies, written after the epoch whatever the logger.
+
+    Its rows and torch's random state (shuffling, augmentation, dropout) are part of every full checkpoint,
+    with the run's fingerprint: a resume goes on with them as the uninterrupted run would.
+    """
+
+    def __init__(self, path: Path, fingerprint: dict[str, Any]) -> None:
+        self.path, self.fingerprint = path, fingerprint
+        self.rows: list[dict[str, Any]] = []
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        metrics = {name: float(value) for name, value in sorted(trainer.callback_metrics.items())}
+        self.rows.append({"step": trainer.global_step, "epoch": trainer.current_epoch, **metrics})
+        if trainer.is_global_zero:
+            write_history(self.rows, self.path)
+
+    def state_dict(self) -> dict[str, Any]:
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []
+        return {"rows": self.rows, "torch_rng": torch.get_rng_state(), "cuda_rng": cuda}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.rows = list(state_dict["rows"])
+        torch.set_rng_state(state_dict["torch_rng"])
+        if state_dict["cuda_rng"]:
+            torch.cuda.set_rng_state_all(state_dict["cuda_rng"])
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        checkpoint[KEY] = self.fingerprint
 
 
 def write_results(
@@ -116,5 +190,5 @@ def write_results(
     }
     log.info("val_acc %.3f (chance %.3f): backbone.weights=%s", result["val_acc"], chance, checkpoint.resolve())
     metrics = {"objective": "finetune", "backbone": arch, "results": [result]}
-    write_json(metrics, output_dir / "metrics.json")
+    write_json(metrics, output_dir / METRICS)
     return metrics

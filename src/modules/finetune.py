@@ -47,6 +47,7 @@ class FinetuneModule(L.LightningModule):
             self.model.get_submodule(head).requires_grad_(True)
         self.train_acc = MulticlassAccuracy(num_classes=len(self.classes), average="micro")
         self.val_acc = MulticlassAccuracy(num_classes=len(self.classes), average="micro")
+        self.train()  # Lightning trains in the modes it finds: those of `train`, whatever mode `model` was in
 
     def train(self, mode: bool = True) -> FinetuneModule:
         """Train mode for what is trained; with train="head" the rest of the network stays in eval."""

@@ -9,10 +9,11 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from convis import experiments
-from convis.backbones import build_backbone
+from convis.backbones import build_backbone, custom_backbone
 from convis.data.shapes import shapes
 from convis.runtime.errors import ConvisError
 from tests.conftest import CONF, make_cfg
+from tests.reliability.conftest import run as run_cli
 
 CLASSES = ["disc", "square", "triangle"]
 TINY = [
@@ -179,3 +180,23 @@ def test_finetune_vs_imagenet_sweeps_both_heads_of_one_backbone():
     assert heads["finetuned"].backbone.weights == ckpt
     assert list(heads["finetuned"].target) == ["cat", "dog"]
     assert list(heads["imagenet"].target) == ["tabby", "golden retriever"]
+
+
+def test_the_command_line_fine_tunes_a_users_network_and_its_checkpoint_loads_back(tmp_path):
+    done = run_cli(
+        "objective=finetune",
+        "backbone=custom",
+        "backbone.model._target_=tests.backbones.tiny_nets.TinyNet",
+        "dataset=shapes",
+        "dataset.size=12",
+        "image_size=32",
+        "objective.epochs=1",
+        "logger=none",
+        f"hydra.run.dir={tmp_path}",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (result,) = json.loads((tmp_path / "metrics.json").read_text())["results"]
+    assert result["classes"] == CLASSES and result["checkpoint"] == "checkpoints/best.ckpt"
+    assert torch.load(tmp_path / result["checkpoint"], weights_only=True)["convis"]["arch"] == "TinyNet"
+    backbone = custom_backbone({"_target_": "tests.backbones.tiny_nets.TinyNet"}, str(tmp_path / result["checkpoint"]))
+    assert backbone.categories == CLASSES

@@ -10,7 +10,10 @@ from PIL import Image
 from torch.nn.functional import cross_entropy
 
 from convis import experiments
+from convis.experiments import experiment
 from convis.modules.finetune import FinetuneModule
+from convis.runtime.errors import ConvisError
+from tests.reliability.conftest import run as run_cli
 
 # the val_acc each epoch reports: the best is the middle one, the worst the last
 SCRIPTED = [0.5, 1.0, 0.25]
@@ -63,3 +66,31 @@ def test_the_best_epoch_is_kept_and_chance_is_the_commonest_val_class(cfg_factor
 
     assert result["classes"] == ["common", "rare"] and result["epochs"] == len(SCRIPTED)
     assert result["chance_acc"] == pytest.approx(3 / 4)  # always "common" on 3 common + 1 rare; not 1/K = 1/2
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("objective.epochs=0", "objective.epochs=0 must be a positive whole number, e.g. objective.epochs=20"),
+        (
+            "objective.batch_size=2.5",
+            "objective.batch_size=2.5 must be a positive whole number, e.g. objective.batch_size=8",
+        ),
+        (
+            "objective.optimizer.lr=0",
+            "objective.optimizer.lr=0 must be a positive number, e.g. objective.optimizer.lr=0.002",
+        ),
+    ],
+)
+def test_the_experiment_checks_its_own_numbers(cfg_factory, override, message):
+    with pytest.raises(ConvisError) as info:
+        experiment(cfg_factory("objective=finetune", override)).check()
+    assert str(info.value) == message
+
+
+def test_a_bad_epoch_count_is_one_line_naming_the_key(tmp_path):
+    done = run_cli("objective=finetune", "dataset=shapes", "objective.epochs=0", f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "convis: error: objective.epochs=0 must be a positive whole number, e.g. objective.epochs=20"
+    ]

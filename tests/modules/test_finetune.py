@@ -75,6 +75,17 @@ def test_train_all_changes_every_layer_and_the_batch_norm_statistics(tmp_path):
     assert {k for k in before if not torch.equal(before[k], after[k])} == set(before)
 
 
+def test_training_starts_in_its_mode_whatever_mode_the_network_was_in(tmp_path):
+    """Lightning keeps the modes it finds: a frozen (eval) copy must train, and head keeps the rest frozen."""
+    every = FinetuneModule(tiny().eval(), "tiny", CLASSES, "6", partial(torch.optim.SGD, lr=0.1), train="all")
+    assert all(m.training for m in every.model.modules())
+    torch.manual_seed(0)
+    head = FinetuneModule(tiny(), "tiny", CLASSES, "6", partial(torch.optim.SGD, lr=0.1), train="head")
+    statistics = snapshot(head.model[1])
+    fit(head, tmp_path)
+    assert all(torch.equal(value, head.model[1].state_dict()[key]) for key, value in statistics.items())
+
+
 def test_unknown_train_mode():
     with pytest.raises(ConvisError, match=r"unknown objective.train='body': choose one of head, all"):
         FinetuneModule(tiny(), "tiny", CLASSES, "6", torch.optim.SGD, train="body")
