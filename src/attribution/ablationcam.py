@@ -14,11 +14,12 @@ from pytorch_grad_cam import AblationCAM
 from pytorch_grad_cam.ablation_layer import AblationLayer
 from torch import nn
 
-from convis.attribution.base import SaliencyMethod
+from convis.attribution.base import SaliencyMethod, builder
 from convis.attribution.cam import cam_method, checked_batch
 from convis.backbones import Backbone
 
 
+@builder
 def ablationcam(
     net: nn.Module, backbone: Backbone, image_size: int, layer: str | None = None, batch_size: int = 32
 ) -> SaliencyMethod:

@@ -3,11 +3,14 @@
 A method is a builder, `builder(net, backbone, image_size, **options) -> SaliencyMethod`, named by
 `_target_` in conf/method/NAME.yaml beside its options. Captum (or, for the CAM family,
 pytorch-grad-cam through convis.attribution.cam) computes the attributions; a builder chooses its
-options and how its output is reduced to one map per image.
+options and how its output is reduced to one map per image. Each builder is decorated with `builder`,
+and checks its options' values (`check`) as it is called.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -17,8 +20,12 @@ from captum.attr import LayerAttribution
 from torch import Tensor, nn
 
 from convis.backbones import Backbone
+from convis.checks import Rule, positive_whole
+from convis.runtime.errors import ConvisError
 
 Options = Callable[[Tensor], dict[str, Any]]
+Builder = Callable[..., "SaliencyMethod"]
+SAMPLES_PER_PASS = positive_whole("method.samples_per_pass", "10", nullable=True)
 
 
 class Attribution(Protocol):
@@ -40,6 +47,32 @@ class SaliencyMethod:
         inputs = inputs.detach().requires_grad_()  # Captum differentiates with respect to the inputs
         raw = self.attribution.attribute(inputs, target=target, **self.options(inputs))
         return self.reduce(raw, inputs).detach()
+
+
+def builder(build: Builder) -> Builder:
+    """`build`, refusing an option it does not take in one line naming the method and the options it does.
+
+    Without it, an option given to the wrong method (+method.layer=... with method=gradient) is a TypeError.
+    """
+    takes = list(inspect.signature(build).parameters)[3:]  # after net, backbone, image_size
+
+    @functools.wraps(build)
+    def checked(net: nn.Module, backbone: Backbone, image_size: int, **options: Any) -> SaliencyMethod:
+        for key, value in options.items():
+            if key not in takes:
+                raise ConvisError(
+                    f"method.{key}={value} is not an option of method={build.__name__}: "
+                    f"it takes {', '.join(takes) or 'none'}"
+                )
+        return build(net, backbone, image_size, **options)
+
+    return checked
+
+
+def check(*rules: tuple[Rule, object]) -> None:
+    """Each (rule, value): the option at the rule's key (e.g. method.samples) is a value it accepts."""
+    for rule, value in rules:
+        rule.check(rule.pattern, value)
 
 
 class ThroughReLU6:

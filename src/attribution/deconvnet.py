@@ -9,7 +9,7 @@ from __future__ import annotations
 import captum.attr
 from torch import nn
 
-from convis.attribution.base import SaliencyMethod, ThroughReLU6, channel_max_abs
+from convis.attribution.base import SaliencyMethod, ThroughReLU6, builder, channel_max_abs
 from convis.backbones import Backbone
 
 
@@ -17,6 +17,7 @@ class Deconvolution(ThroughReLU6, captum.attr.Deconvolution):
     """Captum's deconvnet (the positive part of the signal through each activation), ReLU6 included."""
 
 
+@builder
 def deconvnet(net: nn.Module, backbone: Backbone, image_size: int) -> SaliencyMethod:
     """The deconvnet map."""
     return SaliencyMethod(Deconvolution(net), channel_max_abs)

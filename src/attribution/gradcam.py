@@ -5,7 +5,7 @@ from __future__ import annotations
 from captum.attr import LayerGradCam
 from torch import nn
 
-from convis.attribution.base import SaliencyMethod, upsampled
+from convis.attribution.base import SaliencyMethod, builder, upsampled
 from convis.backbones import Backbone
 from convis.backbones.extractor import deepest
 from convis.backbones.probe import probe
@@ -47,6 +47,7 @@ def cam_layer(backbone: Backbone, image_size: int, layer: str | None) -> str:
     return path
 
 
+@builder
 def gradcam(net: nn.Module, backbone: Backbone, image_size: int, layer: str | None = None) -> SaliencyMethod:
     """Grad-CAM at `layer` (a layer name or module path; None: the last convolutional features)."""
     attribution = LayerGradCam(net, net.get_submodule(cam_layer(backbone, image_size, layer)))

@@ -5,10 +5,11 @@ from __future__ import annotations
 from captum.attr import Saliency
 from torch import nn
 
-from convis.attribution.base import SaliencyMethod, channel_max_abs
+from convis.attribution.base import SaliencyMethod, builder, channel_max_abs
 from convis.backbones import Backbone
 
 
+@builder
 def gradient(net: nn.Module, backbone: Backbone, image_size: int) -> SaliencyMethod:
     """The gradient map."""
     return SaliencyMethod(Saliency(net), channel_max_abs, lambda inputs: {"abs": True})

@@ -8,10 +8,11 @@ from __future__ import annotations
 from captum.attr import InputXGradient
 from torch import nn
 
-from convis.attribution.base import SaliencyMethod, channel_sum
+from convis.attribution.base import SaliencyMethod, builder, channel_sum
 from convis.backbones import Backbone
 
 
+@builder
 def input_x_gradient(net: nn.Module, backbone: Backbone, image_size: int) -> SaliencyMethod:
     """The input x gradient map."""
     return SaliencyMethod(InputXGradient(net), channel_sum)

@@ -10,14 +10,17 @@ from typing import Any
 from captum.attr import IntegratedGradients
 from torch import Tensor, nn
 
-from convis.attribution.base import SaliencyMethod, black, channel_sum
+from convis.attribution.base import SAMPLES_PER_PASS, SaliencyMethod, black, builder, channel_sum, check
 from convis.backbones import Backbone
+from convis.checks import positive_whole
 
 
+@builder
 def integrated_gradients(
     net: nn.Module, backbone: Backbone, image_size: int, steps: int = 50, samples_per_pass: int | None = None
 ) -> SaliencyMethod:
     """`steps` points on the straight path from black; `samples_per_pass` of them per image in one forward."""
+    check((positive_whole("method.steps", "50"), steps), (SAMPLES_PER_PASS, samples_per_pass))
 
     def options(inputs: Tensor) -> dict[str, Any]:
         per_pass = samples_per_pass and samples_per_pass * len(inputs)

@@ -10,11 +10,12 @@ from __future__ import annotations
 from pytorch_grad_cam import ScoreCAM
 from torch import nn
 
-from convis.attribution.base import SaliencyMethod
+from convis.attribution.base import SaliencyMethod, builder
 from convis.attribution.cam import cam_method, checked_batch
 from convis.backbones import Backbone
 
 
+@builder
 def scorecam(
     net: nn.Module, backbone: Backbone, image_size: int, layer: str | None = None, batch_size: int = 32
 ) -> SaliencyMethod:

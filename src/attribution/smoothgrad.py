@@ -5,10 +5,12 @@ from __future__ import annotations
 from captum.attr import NoiseTunnel, Saliency
 from torch import nn
 
-from convis.attribution.base import SaliencyMethod, channel_max_abs, pixel_range
+from convis.attribution.base import SAMPLES_PER_PASS, SaliencyMethod, builder, channel_max_abs, check, pixel_range
 from convis.backbones import Backbone
+from convis.checks import positive_number, positive_whole
 
 
+@builder
 def smoothgrad(
     net: nn.Module,
     backbone: Backbone,
@@ -18,6 +20,11 @@ def smoothgrad(
     samples_per_pass: int | None = None,
 ) -> SaliencyMethod:
     """`samples` noisy copies (sd `noise_level` x the [0, 1] pixel range), `samples_per_pass` per forward."""
+    check(
+        (positive_whole("method.samples", "50"), samples),
+        (positive_number("method.noise_level", "0.15"), noise_level),
+        (SAMPLES_PER_PASS, samples_per_pass),
+    )
     options = {
         "nt_type": "smoothgrad",
         "nt_samples": samples,

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import torch
 from omegaconf import DictConfig
 from torch.utils.data import Dataset
@@ -16,7 +13,9 @@ from convis.experiments.visualise import Recipe
 from convis.experiments.writer import Pictures
 from convis.modules.visualisation import Group
 from convis.objectives.directions import direction
+from convis.params.arrays import read_numbers
 from convis.runtime.errors import ConvisError, unknown
+from convis.runtime.finite import FROM_INPUTS, require_finite
 
 CLASS_MEAN = "class_mean:"
 BATCH = 32  # images per forward pass when averaging a class's activations
@@ -44,18 +43,14 @@ def class_mean(data: Dataset, name: str, extractor: FeatureExtractor, layer: str
     if not chosen:
         raise ConvisError(f"the dataset has no image of class {name}: {CLASS_MEAN}{name} needs some")
     images = torch.stack([data[i]["image"] for i in chosen])
-    return channel_means(extractor, layer, images).mean(0)
+    mean = channel_means(extractor, layer, images).mean(0)
+    return require_finite(mean, f"mean activation of class {name} at {layer}", FROM_INPUTS)
 
 
 def vector_file(path: str) -> torch.Tensor:
-    """The direction saved as a .npy array (any shape, read flat)."""
-    try:
-        array = np.load(Path(path).expanduser(), allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise ConvisError(
-            f"objective.direction={path} is not a readable .npy file ({err}): give a .npy vector or {CLASS_MEAN}CLASS"
-        ) from err
-    return torch.as_tensor(np.asarray(array, dtype=np.float32)).flatten()
+    """The direction saved as a .npy array of finite real numbers (any shape, read flat)."""
+    wants = f"a .npy vector of finite real numbers, one per channel, or {CLASS_MEAN}CLASS"
+    return read_numbers(path, "objective.direction", wants).flatten()
 
 
 def direction_vector(cfg: DictConfig, data: Dataset | None, extractor: FeatureExtractor, layer: str) -> torch.Tensor:
@@ -101,6 +96,8 @@ class Direction(Synthesis):
                 f"objective.direction={spec!r}: give a .npy file of one value per channel, or {CLASS_MEAN}CLASS "
                 f"(e.g. objective.direction={CLASS_MEAN}square dataset=shapes)"
             )
+        if not spec.startswith(CLASS_MEAN):
+            vector_file(spec)  # read now, so that a bad file fails before the network is built
 
     def plan(self, backbone: Backbone, recipe: Recipe) -> Plan:
         prior = recipe.prior

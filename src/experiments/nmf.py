@@ -8,6 +8,7 @@ image whose activation vectors align with it (objective=direction's cosine).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -60,6 +61,23 @@ def non_negative(activation: torch.Tensor, layer: str) -> torch.Tensor:
     return activation
 
 
+def checked_factors(k: int, layer: str, shape: tuple[int, ...], image_size: int) -> int:
+    """`k` if NMF (nndsvda init) can find that many factors of `layer`'s [C, h, w] (or [C]) activation.
+
+    It finds at most min(channels, positions): more is refused before the pictures are read.
+    """
+    positions = math.prod(shape[1:])
+    limit = min(shape[0], positions)
+    if k > limit:
+        grid = " x ".join(map(str, shape[1:])) or "1"
+        raise ConvisError(
+            f"objective.factors={k} is more than {layer} allows: NMF of its {shape[0]} channels at {grid} = "
+            f"{positions} positions (image_size={image_size}) finds at most {limit} factors; "
+            f"use objective.factors={limit} or fewer"
+        )
+    return k
+
+
 class Nmf(Synthesis):
     """Each picture's K factors of `layer`'s activations, each as a map over the picture and a visualised direction."""
 
@@ -73,9 +91,12 @@ class Nmf(Synthesis):
 
     def plan(self, backbone: Backbone, recipe: Recipe) -> Plan:
         prior = recipe.prior
-        cfg, layer, k = self.cfg, self.cfg.layer, int(self.cfg.objective.factors)
-        data = self.data(backbone)
+        cfg, layer = self.cfg, self.cfg.layer
         extractor = backbone.extractor([layer])
+        with torch.no_grad():
+            shape = extractor(torch.zeros(1, backbone.channels, cfg.image_size, cfg.image_size))[layer].shape[1:]
+        k = checked_factors(int(cfg.objective.factors), layer, tuple(shape), cfg.image_size)
+        data = self.data(backbone)
         pictures = torch.stack([data[i]["image"] for i in range(len(data))])
         with torch.no_grad():
             activations = non_negative(extractor(pictures)[layer], layer)

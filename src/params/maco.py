@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from convis.checks import number
+from convis.params.arrays import read_numbers
 from convis.params.fft import DECORRELATE, spectrum_scale
 from convis.priors.prior import Constraint
 from convis.runtime.errors import ConvisError
@@ -36,19 +36,24 @@ def standardise(x: torch.Tensor) -> torch.Tensor:
     return (x - flat.mean(1).view(shape)) / (flat.std(1).view(shape) + EPS)
 
 
+SPECTRUM = "finite, non-negative magnitudes of shape [3, H, W // 2 + 1] or [H, W // 2 + 1] (torch.fft.rfft2's layout)"
+
+
 def load_spectrum(path: str | Path) -> torch.Tensor:
-    """A magnitude template from a .npy file: [3, H, W // 2 + 1] (or [H, W // 2 + 1], used for every colour)."""
-    try:
-        array = np.load(Path(path).expanduser(), allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise ConvisError(f"param.spectrum={path} is not a readable .npy file ({err})") from err
-    template = torch.as_tensor(np.asarray(array, dtype=np.float32))
+    """A magnitude template from a .npy file: [3, H, W // 2 + 1] (or [H, W // 2 + 1], used for every colour).
+
+    One whose only non-zero magnitude is at frequency 0 would render one flat colour, and is refused.
+    """
+    template = read_numbers(path, "param.spectrum", SPECTRUM)
+    shape = tuple(template.shape)
     if template.dim() == 2:
         template = template.expand(3, *template.shape)
     if template.dim() != 3 or template.shape[0] != 3 or min(template.shape[1:]) < 2 or (template < 0).any():
+        raise ConvisError(f"param.spectrum={path} holds an array of shape {shape}: give {SPECTRUM}")
+    if not bool((template.flatten(1)[:, 1:] > 0).any()):
         raise ConvisError(
-            f"param.spectrum={path} holds an array of shape {tuple(array.shape)}: give non-negative magnitudes "
-            "of shape [3, H, W // 2 + 1] or [H, W // 2 + 1] (torch.fft.rfft2's layout)"
+            f"param.spectrum={path} is zero at every frequency but 0, so the image would be one flat colour: "
+            "give a natural image's magnitudes, or param.spectrum=null for convis's own"
         )
     return template.contiguous()
 
@@ -149,12 +154,18 @@ class Maco:
     canvas: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        if self.spectrum is not None and not Path(self.spectrum).expanduser().is_file():
-            raise ConvisError(f"param.spectrum={self.spectrum} is not a file: give a .npy magnitude template or null")
+        if self.spectrum is not None:
+            self.check_spectrum()
         if not (number(self.decay_power) and self.decay_power >= 0):
             raise ConvisError(f"param.decay_power={self.decay_power!r} must be a number, 0 or more, e.g. 1.0")
         if not (number(self.phase_std) and self.phase_std > 0):
             raise ConvisError(f"param.phase_std={self.phase_std!r} must be a positive number, e.g. 1.0")
+
+    def check_spectrum(self) -> None:
+        """The spectrum file exists and holds a usable template (read now: it is small), before any heavy work."""
+        if not isinstance(self.spectrum, (str, Path)) or not Path(self.spectrum).expanduser().is_file():
+            raise ConvisError(f"param.spectrum={self.spectrum} is not a file: give a .npy magnitude template or null")
+        load_spectrum(self.spectrum)
 
     def __call__(self, init: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> MacoImage:
         return MacoImage(init, mean, std, self.spectrum, self.decay_power, self.phase_std)

@@ -1,10 +1,25 @@
-"""Penalty terms on the image (in the network's normalised input space), one value per image."""
+"""Penalty terms on the image (in the network's normalised input space), one value per image.
+
+Each checks its weight as it is made: a penalty of weight 0 or less would reward what it is meant to prevent.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
+from convis.checks import positive_number
 from convis.objectives import INPUT, Objective, term
+from convis.objectives.base import Activations
+
+WEIGHT = positive_number("weight", "1.0")
+
+
+def weighted(weight: float, name: str, fn: Callable[[Activations], torch.Tensor]) -> Objective:
+    """The term `name` of `fn` times `weight`, which must be a positive number."""
+    WEIGHT.check(WEIGHT.pattern, weight)
+    return weight * term(name, fn)
 
 
 def alpha_norm(alpha: float = 6.0, bound: float = 1.39, weight: float = 1.0) -> Objective:
@@ -13,7 +28,7 @@ def alpha_norm(alpha: float = 6.0, bound: float = 1.39, weight: float = 1.0) -> 
     def fn(acts) -> torch.Tensor:
         return (acts[INPUT].norm(dim=1) / bound).pow(alpha).flatten(1).mean(1)
 
-    return weight * term("alpha_norm", fn)
+    return weighted(weight, "alpha_norm", fn)
 
 
 def total_variation(beta: float = 2.0, scale: float = 0.214, weight: float = 1.0) -> Objective:
@@ -30,9 +45,9 @@ def total_variation(beta: float = 2.0, scale: float = 0.214, weight: float = 1.0
         squared = (dx.square() + dy.square()) / scale**2
         return (squared + 1e-12).pow(beta / 2).sum(1).flatten(1).mean(1)
 
-    return weight * term("tv", fn)
+    return weighted(weight, "tv", fn)
 
 
 def l2(weight: float = 1.0) -> Objective:
     """Simonyan et al.'s ||I||_2^2: the sum of squared pixel values of each image."""
-    return weight * term("l2", lambda acts: acts[INPUT].square().flatten(1).sum(1))
+    return weighted(weight, "l2", lambda acts: acts[INPUT].square().flatten(1).sum(1))

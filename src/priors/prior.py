@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from convis.objectives import Objective
+from convis.priors.transforms import Chain
 from convis.runtime.errors import ConvisError
 
 Constraint = Callable[[torch.Tensor], None]
@@ -14,7 +15,10 @@ Transform = Callable[[torch.Tensor], torch.Tensor]
 
 
 class Prior:
-    """Penalties (objectives on the image), in-place constraints, and transforms (robustness)."""
+    """Penalties (objectives on the image), in-place constraints, and transforms (robustness).
+
+    `transforms` holds the given ones as one Chain, so that the network sees the input's size whatever they do.
+    """
 
     def __init__(
         self,
@@ -30,7 +34,7 @@ class Prior:
                     raise ConvisError(f"prior {kind} entry {item!r} is not {wants}: see conf/prior for examples")
         self.penalty: Objective | None = sum(penalties) if penalties else None
         self.constraints = list(constraints)
-        self.transforms = list(transforms)
+        self.transforms: list[Transform] = [Chain(transforms)] if transforms else []
 
     def add_to(self, objective: Objective) -> Objective:
         """`objective` plus this prior's penalties."""

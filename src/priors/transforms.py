@@ -2,9 +2,12 @@
 
 Each draws one random setting per call and applies it to the whole batch (as Lucid does).
 Empty space is filled with 0, the mean image in the network's normalised input space.
+A prior applies its transforms as one Chain, which brings the result back to the input's size.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 import torch
 from torchvision.transforms import InterpolationMode
@@ -43,6 +46,38 @@ def pad_canvas(image: torch.Tensor, margin: int) -> torch.Tensor:
     """`image` on a canvas `margin` pixels larger, filled with 0 (the mean image) around it: centre_crop's inverse."""
     start = margin // 2
     return torch.nn.functional.pad(image, [start, margin - start, start, margin - start])
+
+
+def fit(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """`image` at `size` (height, width): centre-cropped where larger, centred on 0 (the mean image) where smaller.
+
+    Neither resamples, so the network sees the pixels at the scale the transforms left them; the offsets are
+    centre_crop's and pad_canvas's (floor of half the difference).
+    """
+    for dim, want in zip((-2, -1), size):
+        if image.shape[dim] > want:
+            image = image.narrow(dim, (image.shape[dim] - want) // 2, want)
+    rows, cols = size[0] - image.shape[-2], size[1] - image.shape[-1]
+    if rows or cols:
+        image = torch.nn.functional.pad(image, [cols // 2, cols - cols // 2, rows // 2, rows - rows // 2])
+    return image
+
+
+class Chain:
+    """`transforms` in turn, the result fitted back to the input's height and width (`fit`).
+
+    A network that takes one input size only (a Linear after a flatten) then sees image_size x image_size
+    whatever the transforms do (Pad grows the image); a chain that keeps the size is left as it is.
+    """
+
+    def __init__(self, transforms: Sequence[Callable[[torch.Tensor], torch.Tensor]]) -> None:
+        self.transforms = list(transforms)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        size = (image.shape[-2], image.shape[-1])
+        for transform in self.transforms:
+            image = transform(image)
+        return fit(image, size)
 
 
 class Crop:

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from convis import experiments
+from convis.experiments import nmf
 from convis.experiments.nmf import factorise
 from convis.runtime.errors import ConvisError, user_error
 
@@ -60,3 +61,22 @@ def test_bad_counts_fail_before_any_work(cfg_factory, override):
     key, value = override.split("=")
     with pytest.raises(ConvisError, match=f"{key}={value} must be a positive whole number"):
         experiments.experiment(cfg_factory(*TINY, override)).check()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (
+            ["objective.factors=9"],
+            "objective.factors=9 is more than relu2 allows: NMF of its 8 channels at 16 x 16 = 256 positions "
+            "(image_size=32) finds at most 8 factors; use objective.factors=8 or fewer",
+        ),
+        (["objective.factors=5", "image_size=4"], "NMF of its 8 channels at 2 x 2 = 4 positions (image_size=4)"),
+    ],
+)
+def test_more_factors_than_the_layer_allows_is_one_line_naming_the_limit(cfg_factory, monkeypatch, overrides, expected):
+    monkeypatch.setattr(nmf, "factorise", lambda *args: pytest.fail("factorised before the count was checked"))
+    with pytest.raises(Exception) as caught:
+        experiments.run(cfg_factory(*TINY, "layer=relu2", *overrides))
+    message = str(user_error(caught.value))
+    assert expected in message and "\n" not in message

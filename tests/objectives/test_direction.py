@@ -1,6 +1,7 @@
 """The direction objective against cosines computed by hand; class_mean directions; the objective=direction run."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -95,3 +96,32 @@ def test_each_image_can_have_its_own_direction():
 def test_bad_options_fail_before_any_work_in_one_line(cfg_factory, override, expected):
     with pytest.raises(ConvisError, match=expected):
         experiments.experiment(cfg_factory(*TINY, override)).check()
+
+
+BAD_VECTORS = {
+    "text": (np.array(["a", "b", "c"]), r"holds <U1 values, not real numbers: give a .npy vector of finite real"),
+    "complex": (np.arange(8) + 1j, r"holds complex128 values, not real numbers"),
+    "nan": (np.array([1.0, np.nan] * 4), r"holds NaN \(4 of 8 values\): give a .npy vector of finite real numbers"),
+    "inf": (np.array([np.inf] + [1.0] * 7), r"holds Inf \(1 of 8 values\)"),
+    "overflow": (np.full(8, 1e300), r"holds Inf \(8 of 8 values\)"),  # past float32's range
+    "zero": (np.zeros(8), r"is the zero vector at relu2: it points nowhere"),
+}
+
+
+@pytest.mark.parametrize("kind", BAD_VECTORS)
+def test_a_direction_file_of_unusable_values_is_one_line_naming_it(cfg_factory, tmp_path, kind):
+    values, expected = BAD_VECTORS[kind]
+    path = tmp_path / f"{kind}.npy"
+    np.save(path, values)
+    with pytest.raises(Exception) as caught:
+        experiments.run(cfg_factory(*TINY, f"objective.direction={path}"))
+    message = str(user_error(caught.value))
+    assert message.startswith(f"objective.direction={path} ") and "\n" not in message
+    assert re.search(expected, message)
+
+
+def test_a_bad_direction_file_fails_before_the_network_is_built(cfg_factory, tmp_path):
+    np.save(tmp_path / "text.npy", np.array(["a"]))
+    chosen = experiments.experiment(cfg_factory(*TINY, f"objective.direction={tmp_path / 'text.npy'}"))
+    with pytest.raises(ConvisError, match=r"text.npy holds <U1 values"):
+        chosen.check()

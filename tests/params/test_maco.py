@@ -1,6 +1,7 @@
 """MACO against its definition: a fixed magnitude spectrum, a phase-only parameter, the transparency map."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from convis.params.maco import MacoImage, resample, transparency_map
 from convis.priors.constraints import PixelNormBound
 from convis.priors.maco import NoisyCrop
 from convis.runtime.errors import ConvisError, user_error
+from convis.validation import validate
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 TINY = ["experiment=own_network", "image_size=32", "prior=maco", "optimizer=nadam"]
@@ -138,3 +140,37 @@ def test_a_bad_spectrum_file_is_one_line_naming_it(cfg_factory, tmp_path):
     message = str(user_error(caught.value))  # what run.py prints
     assert "\n" not in message and "bad.npy" in message and "shape (4, 8, 5)" in message
     assert "[3, H, W // 2 + 1]" in message
+
+
+BAD_SPECTRA = {
+    "text": (np.array([["a", "b"], ["c", "d"]]), r"holds <U1 values, not real numbers: give finite, non-negative"),
+    "complex": (np.ones((3, 8, 5), dtype=np.complex64), r"holds complex64 values, not real numbers"),
+    "nan": (np.full((3, 8, 5), np.nan, dtype=np.float32), r"holds NaN \(120 of 120 values\): give finite"),
+    "inf": (np.full((8, 5), np.inf), r"holds Inf \(40 of 40 values\): give finite"),
+    "zero": (np.zeros((3, 8, 5), dtype=np.float32), r"is zero at every frequency but 0, so the image would be one"),
+    "constant": (np.eye(1, 40).reshape(8, 5), r"is zero at every frequency but 0"),
+}
+
+
+@pytest.mark.parametrize("kind", BAD_SPECTRA)
+def test_a_spectrum_of_unusable_values_fails_in_one_line_before_any_work(cfg_factory, tmp_path, kind):
+    values, expected = BAD_SPECTRA[kind]
+    path = tmp_path / f"{kind}.npy"
+    np.save(path, values)
+    cfg = cfg_factory(*TINY, "objective=class_score", "target=circle", f"param.spectrum={path}")
+    with pytest.raises(ConvisError) as caught:
+        validate(cfg)  # the run's first check: no network or data loaded yet
+    message = str(caught.value)
+    assert message.startswith(f"param.spectrum={path} ") and "\n" not in message
+    assert re.search(expected, message)
+    with pytest.raises(ConvisError, match=expected):
+        maco.Maco(spectrum=str(path))  # the Python API's object checks it as it is made
+
+
+@pytest.mark.parametrize("spectrum", ["5", "[1,2]"])
+def test_a_spectrum_that_is_no_path_is_one_line_naming_it(cfg_factory, spectrum):
+    cfg = cfg_factory(*TINY, "objective=class_score", "target=circle", f"param.spectrum={spectrum}")
+    with pytest.raises(ConvisError, match=r"^param.spectrum=.+ is not a file: give a .npy magnitude template or null"):
+        validate(cfg)
+    with pytest.raises(ConvisError, match=r"^param.spectrum=5 is not a file"):
+        maco.Maco(spectrum=5)

@@ -68,12 +68,13 @@ def test_yosinski_decays_every_step_and_blurs_every_fourth(cfg_factory):
 def test_olah_pads_then_jitters_scales_rotates(cfg_factory):
     prior = prior_of(cfg_factory, "prior=olah")
     assert not prior.penalty and not prior.constraints
-    kinds = [type(t) for t in prior.transforms]
-    assert kinds == [Pad, Jitter, RandomScale, RandomRotation, Jitter]
+    (chain,) = prior.transforms
+    assert [type(t) for t in chain.transforms] == [Pad, Jitter, RandomScale, RandomRotation, Jitter]
     x = torch.randn(1, 3, 32, 32)
-    for transform in prior.transforms:
+    for transform in chain.transforms:
         x = transform(x)
     assert x.shape == (1, 3, 56, 56)  # 12 px of padding each side, everything else keeps the shape
+    assert chain(x[..., 12:44, 12:44]).shape == (1, 3, 32, 32)  # the network sees the centre 32 x 32
 
 
 def test_mahendran_bound_holds(cfg_factory):

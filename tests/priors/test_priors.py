@@ -2,13 +2,16 @@
 
 import math
 
+import pytest
 import torch
 
+import convis
 from convis.objectives import INPUT
 from convis.objectives.inversion import feature_match, normalized_error
 from convis.priors.constraints import PixelNormBound
 from convis.priors.penalties import alpha_norm, l2, total_variation
 from convis.priors.transforms import Jitter
+from convis.runtime.errors import ConvisError
 
 
 def test_alpha_norm_is_the_mean_of_normalised_pixel_norms_to_the_alpha():
@@ -62,3 +65,18 @@ def test_jitter_shifts_within_its_range():
         y, xx = (Jitter(2)(x)[0, 0] == 1).nonzero()[0].tolist()
         assert abs(y - 4) <= 2 and abs(xx - 4) <= 2
     assert torch.equal(Jitter(0)(x), x)
+
+
+@pytest.mark.parametrize("penalty", [alpha_norm, total_variation, l2])
+@pytest.mark.parametrize("weight", [-1, 0, "heavy"])
+def test_a_penalty_refuses_a_weight_that_is_not_positive(penalty, weight):
+    with pytest.raises(ConvisError) as caught:
+        penalty(weight=weight)
+    assert str(caught.value) == f"weight={weight!r} must be a positive number, e.g. weight=1.0"
+
+
+def test_a_bad_penalty_weight_is_one_line_naming_it_from_the_command_line():
+    overrides = ["experiment=own_network", "layer=conv2", "image_size=32", "steps=2", "prior.penalties.1.weight=-1"]
+    with pytest.raises(ConvisError) as caught:
+        convis.run(overrides)  # prior=mahendran: penalties alpha_norm and total_variation
+    assert str(caught.value) == "weight=-1 must be a positive number, e.g. weight=1.0"
