@@ -3,7 +3,10 @@
 Every job checks its config before any heavy work, records provenance.json in its directory and
 returns cfg.optimize_metric to the sweeper. A user's mistake (a bad value, an unknown option or key)
 is one line on stderr and exit status 2; HYDRA_FULL_ERROR=1 shows the traceback instead. In a
-multirun a failed job is recorded (provenance.json, the job's log) and the others go on.
+multirun a failed job is recorded (provenance.json, the job's log) and the others go on; the sweep then
+exits with status 1 if any job failed or its sweep_summary.json could not be written, 0 when all completed.
+A full disk that stops Hydra itself between jobs is one line and exit status 1; a log file that cannot be
+written is one warning line, not a traceback per logged line.
 """
 
 import logging
@@ -24,6 +27,8 @@ from convis.reporting.console import show_outputs
 from convis.reporting.sweeps import mean_metrics, metric_value
 from convis.runtime import provenance
 from convis.runtime.errors import ConvisError, hydra_problem, user_error
+from convis.runtime.trusted import check_hydra_overrides
+from convis.runtime.writers import DiskFull, is_full, quiet_log_files
 
 log = logging.getLogger("convis")
 SIGTERM_STATUS = 128 + signal.SIGTERM
@@ -100,6 +105,7 @@ def terminate(signum: int, frame: object) -> None:
 def main(cfg: DictConfig) -> float | None:
     global job_started
     job_started, metrics = True, None
+    quiet_log_files()  # Hydra's run.log handler, made for this job
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, terminate)
     try:
@@ -133,8 +139,12 @@ def cli() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra then raises its errors to us instead of printing them
     sys.argv[1:] = resume_in_place(sys.argv[1:])
     try:
+        check_hydra_overrides(sys.argv[1:])
         main()
     except Exception as err:
+        if is_full(err) and not full:  # Hydra writing a job's .hydra/ files: the sweep stops there
+            print(f"convis: error: {DiskFull(err.filename or 'the .hydra/ files of a job')}", file=sys.stderr)
+            sys.exit(1)
         if full or job_started:  # a job's own errors were dealt with in main: what is left is a bug
             raise
         print(f"convis: error: {hydra_problem(err)}", file=sys.stderr)

@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         html, markdown = write(args.directory, args.columns)
-    except ConvisError as err:
+    except (ConvisError, OSError) as err:  # no runs, a full disk, a folder it may not write in
         print(f"convis: error: {err}", file=sys.stderr)
         return 2
     print(f"report: {html}\nmarkdown: {markdown}")

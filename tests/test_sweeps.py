@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from convis.backbones import build_backbone
-from convis.reporting.report import write
+from convis.reporting.report import build, write
 from convis.reporting.sweeps import metric_value
 from convis.runtime.errors import ConvisError
 
@@ -194,3 +195,14 @@ def test_the_returned_metric_is_the_mean_over_results():
         ConvisError, match="optimize_metric='ssim' is not in this run's results: choose one of psnr, hit"
     ):
         metric_value(metrics, "ssim")
+
+
+def test_the_report_of_a_sweep_stopped_early_names_the_jobs_that_did_not_run(sweep, tmp_path):
+    """A SIGTERM'd sweep leaves the directories of the jobs that started; multirun.yaml holds the sweep's plan."""
+    folder = Path(shutil.copytree(sweep[0], tmp_path / "sweep"))
+    shutil.rmtree(folder / "3")
+    report = build(folder)
+    assert report.sweep == ("The sweep had 4 jobs (multirun.yaml); 1 did not run: #3 (layer=block2_conv1).")
+    assert report.jobs.rows[-1] == ["#3", "block2_conv1", "not run", "the sweep ended before this job started"]
+    markdown = write(folder)[1].read_text()
+    assert "3 run(s) in" in markdown and "1 did not run: #3 (layer=block2_conv1)" in markdown

@@ -36,6 +36,7 @@ class Report:
     root: Path
     commands: list[str]
     runs: list[Run]
+    sweep: str  # how many jobs the sweep had and which did not run (empty for a run)
     sections: list[Section]
     jobs: Table
     best: dict[str, Any] | None

@@ -54,8 +54,9 @@ def is_label(value: object) -> bool:
 
 
 def swept(runs: Sequence[Run]) -> list[str]:
-    """The override keys whose values differ between the runs, in first-seen order."""
-    return varying([run.overrides for run in runs])
+    """The override keys whose values differ between the runs, in first-seen order (a run whose overrides could
+    not be read does not make every key vary)."""
+    return varying([run.overrides for run in runs if run.overrides or not run.damage])
 
 
 def labels(run: Run, result: dict[str, Any], keys: Sequence[str]) -> dict[str, str]:

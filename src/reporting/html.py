@@ -43,6 +43,7 @@ code, pre { background: #f6f6f6; font-size: 0.85em; } pre { padding: 0.6em; over
 <body>
 <h1>{{ r.title }}</h1>
 <p>{{ r.runs | length }} run{{ "s" if r.runs | length != 1 }} in <code>{{ r.root }}</code>.</p>
+{% if r.sweep %}<p class="sweep">{{ r.sweep }}</p>{% endif %}
 {% for command in r.commands %}<p>Command: <code class="command">{{ command }}</code></p>
 {% endfor %}
 

@@ -101,6 +101,7 @@ def render_markdown(report: Report, charts: list[Path]) -> str:
     """The Markdown text; `charts` are the written loss-curve files, in report.charts' order."""
     root = report.root
     lines = [f"# {text(report.title)}", "", f"{len(report.runs)} run(s) in {code(root)}.", ""]
+    lines += [text(report.sweep), ""] if report.sweep else []
     lines += [f"Command: {code(command)}" for command in report.commands]
     for section in report.sections:
         lines += section_lines(section, root)

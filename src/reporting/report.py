@@ -16,7 +16,7 @@ from convis.reporting.grid import cells, header, is_label, labels, layout, shown
 from convis.reporting.html import render_html
 from convis.reporting.markdown import write_markdown
 from convis.reporting.ranking import ranking_sections
-from convis.reporting.runs import Run, collect
+from convis.reporting.runs import MULTIRUN, Job, Plan, Run, collect, plan
 from convis.runtime.writers import write_text
 
 OPTUNA_RESULTS = "optimization_results.yaml"
@@ -51,12 +51,30 @@ def metrics_table(runs: Sequence[Run]) -> Table:
     return table
 
 
-def jobs_table(runs: Sequence[Run], names: dict[str, str]) -> Table:
-    """Each run's directory, swept values, status and error."""
+def jobs_table(runs: Sequence[Run], names: dict[str, str], sweep: Plan | None, missing: list[Job]) -> Table:
+    """Each run's directory, swept values, status and error; then each planned job that did not run, by number."""
     table = Table(["run", "swept values", "status", "error"])
     for run in runs:
         table.rows.append([run.name, names[run.name], run.status, run.error])
+    keys = varying(sweep.jobs) if sweep else []
+    for number, job in missing:
+        label = header(keys, [job.get(k, "") for k in keys]) if keys else ""
+        table.rows.append([f"#{number}", label, "not run", "the sweep ended before this job started"])
     return table
+
+
+def sweep_line(sweep: Plan | None, missing: list[Job], ran: int) -> str:
+    """How many jobs the sweep had (its multirun.yaml says) and which did not run (how many, where the sweeper
+    does not fix which); empty for no sweep."""
+    if sweep is None:
+        return ""
+    if not sweep.jobs and ran < sweep.count:
+        return f"The sweep had {sweep.count} jobs ({MULTIRUN}); {sweep.count - ran} did not run."
+    if not missing:
+        return f"The sweep had {sweep.count} jobs ({MULTIRUN})."
+    keys = varying(sweep.jobs)
+    named = [f"#{n} ({' '.join(k + '=' + job.get(k, '') for k in keys)})" if keys else f"#{n}" for n, job in missing]
+    return f"The sweep had {sweep.count} jobs ({MULTIRUN}); {len(missing)} did not run: {', '.join(named)}."
 
 
 def provenance_table(runs: Sequence[Run]) -> Table:
@@ -138,14 +156,17 @@ def build(root: str | Path, columns: int | None = None) -> Report:
     if columns is None:
         columns = next((run.config.get("report", {}).get("columns") for run in runs if run.config.get("report")), None)
     names = run_labels(runs)
+    sweep = plan(root)
+    missing = sweep.not_run(runs) if sweep else []
     commands = list(dict.fromkeys(shlex.join(run.provenance["command"]) for run in runs if run.provenance))
     return Report(
         title=f"convis report: {root.resolve().name}",
         root=root,
         commands=commands,
         runs=runs,
+        sweep=sweep_line(sweep, missing, len(runs)),
         sections=[*ranking_sections(runs), *sections(runs, columns)],
-        jobs=jobs_table(runs, names),
+        jobs=jobs_table(runs, names, sweep, missing),
         best=optuna_best(root),
         charts=charts(runs, names),
         provenance=provenance_table(runs),

@@ -11,6 +11,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from convis.runtime.errors import ConvisError
+from convis.runtime.provenance import scrub_hydra_logs
 from convis.runtime.writers import write_json
 
 SUMMARY = "sweep_summary.json"
@@ -62,22 +63,41 @@ def summarise(sweep_dir: Path) -> dict[str, Any]:
     return {"sweep_dir": str(sweep_dir), "jobs": jobs, "completed": len(jobs) - len(failed), "failed": len(failed)}
 
 
+def write_summary(summary: dict[str, Any], path: Path) -> bool:
+    """Write sweep_summary.json; where it cannot be (a full disk), say so in one line and return False."""
+    try:
+        write_json(summary, path)
+    except (OSError, ConvisError) as err:
+        log.error("sweep summary not written: %s", err)
+        return False
+    return True
+
+
 class SweepSummary(Callback):
-    """After a multirun: write sweep_summary.json, name the failed jobs, exit 1 if any failed."""
+    """Around a multirun: Hydra's log lines (a launcher's list each job's overrides) with secrets scrubbed;
+    after it, sweep_summary.json, one line per failed job, and exit status 1 if any job failed or the summary
+    could not be written."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        scrub_hydra_logs()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        summary = summarise(sweep_dir)
-        write_json(summary, sweep_dir / SUMMARY)
+        try:
+            summary = summarise(sweep_dir)
+        except ConvisError as err:  # no job left a record to summarise
+            log.error("sweep summary not written: %s", err)
+            sys.exit(1)
+        written = write_summary(summary, sweep_dir / SUMMARY)
         for job in summary["jobs"]:
             if job["status"] != "completed":
                 log.error("job %s (%s) %s: %s", job["dir"], " ".join(job["overrides"]), job["status"], job["error"])
         log.info(
-            "%d of %d jobs completed; summary in %s; report: python scripts/report.py %s",
+            "%d of %d jobs completed; %s; report: python scripts/report.py %s",
             summary["completed"],
             len(summary["jobs"]),
-            sweep_dir / SUMMARY,
+            f"summary in {sweep_dir / SUMMARY}" if written else "no summary",
             sweep_dir,
         )
-        if summary["failed"]:
+        if summary["failed"] or not written:
             sys.exit(1)

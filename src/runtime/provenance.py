@@ -25,7 +25,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from convis.runtime.errors import user_error
-from convis.runtime.writers import write_json, write_text
+from convis.runtime.lock import LOCK, note, refuse_finished
+from convis.runtime.writers import DiskFull, is_full, write_json, write_text
 
 FILE = "provenance.json"
 REDACTED = "REDACTED"
@@ -143,28 +144,42 @@ def read(output_dir: Path) -> dict[str, Any] | None:
 def recorded(cfg: DictConfig, output_dir: Path, overrides: list[str] | None = None) -> Iterator[dict[str, Any]]:
     """Write provenance.json before the run and its end (status, time, error) after it.
 
-    A resumed run keeps the original record and appends the resuming command to `resumed`.
+    A directory that holds another finished run's results is refused first. A resumed run keeps the
+    original record and appends the resuming command to `resumed`.
     """
     output_dir = Path(output_dir)
+    refuse_finished(output_dir, cfg.get("resume"))
     record = read(output_dir) if cfg.get("resume") else None
     if record is None:
         record = collect(cfg, overrides)
     else:
         record.setdefault("resumed", []).append({"command": command(), "started": now()})
         record.update(status="running", finished=None, error=None)
-    write_json(redact(record), output_dir / FILE)
     try:
+        write_json(redact(record), output_dir / FILE)
         yield record
+        record["status"] = "completed"
+        finish(record, output_dir)
     except BaseException as err:
         interrupted = isinstance(err, (KeyboardInterrupt, SystemExit))
         record.update(status="interrupted" if interrupted else "failed", error=describe(user_error(err) or err))
-        try:
-            finish(record, output_dir)
-        except OSError:  # e.g. the disk is full: the run's own error says more than this one
-            log.warning("could not record the end of the run in %s", output_dir / FILE)
+        ended(record, output_dir)
         raise
-    record["status"] = "completed"
-    finish(record, output_dir)
+
+
+def ended(record: dict[str, Any], output_dir: Path) -> None:
+    """Write the record of a run that did not complete; where the disk is full, the lock file keeps its
+    status and error instead (the run's own error says more than this one)."""
+    try:
+        finish(record, output_dir)
+    except (OSError, DiskFull) as err:
+        kept = note(output_dir, record["status"], scrub(record["error"]["message"]))
+        log.warning(
+            "could not record the end of the run in %s (%s)%s",
+            output_dir / FILE,
+            err,
+            f"; its error is in {output_dir / LOCK}" if kept else "",
+        )
 
 
 def finish(record: dict[str, Any], output_dir: Path) -> None:
@@ -174,10 +189,12 @@ def finish(record: dict[str, Any], output_dir: Path) -> None:
 
 
 def describe(err: BaseException) -> dict[str, str]:
-    """An exception as its type, its one-line message and its traceback."""
+    """An exception as its type, its one-line message and its traceback (a library's no-space-left OSError
+    as the DiskFull it is)."""
+    shown = DiskFull(err.filename) if is_full(err) else err
     return {
-        "type": type(err).__name__,
-        "message": str(err).splitlines()[0] if str(err) else type(err).__name__,
+        "type": type(shown).__name__,
+        "message": str(shown).splitlines()[0] if str(shown) else type(shown).__name__,
         "traceback": "".join(traceback.format_exception(err)),
     }
 
@@ -193,6 +210,28 @@ def scrub(text: str, secrets: list[str] | None = None) -> str:
     for secret in secret_values() if secrets is None else secrets:
         text = text.replace(secret, REDACTED)
     return SECRET_ASSIGNMENT.sub(lambda m: f"{m['name']}={REDACTED}", text)
+
+
+HYDRA_LOGGERS = ("hydra.", "hydra_plugins.")  # Hydra's and its plugins' modules: launchers log job overrides
+
+
+def scrub_hydra_logs() -> None:
+    """Make every log record of Hydra and its plugins (a launcher's "#0 : ..." lines) scrubbed of secrets."""
+    made = logging.getLogRecordFactory()
+    if getattr(made, "scrubs", False):
+        return
+
+    def scrubbed(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = made(*args, **kwargs)
+        if record.name.startswith(HYDRA_LOGGERS):
+            try:
+                record.msg, record.args = scrub(record.getMessage()), None
+            except (TypeError, ValueError):  # arguments that do not fit the message: logging says so when it emits
+                pass
+        return record
+
+    scrubbed.scrubs = True
+    logging.setLogRecordFactory(scrubbed)
 
 
 def is_interpolation(value: object) -> bool:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import errno
 import io
 import json
+import logging
 import os
 import re
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,17 +32,51 @@ class DiskFull(ConvisError):
 
     def __init__(self, path: object, written: list[str] | None = None) -> None:
         done = "" if written is None else f"; already written: {', '.join(written) or 'nothing'}"
-        super().__init__(f"no space left on the device writing {path}{done}; free some space and run again")
+        where = "" if path is None else f" writing {path}"
+        super().__init__(f"no space left on the device{where}{done}; free some space and run again")
         self.path = path
+
+
+def is_full(err: BaseException) -> bool:
+    """Whether `err` is the system's no-space-left (or quota) error."""
+    return isinstance(err, OSError) and err.errno in FULL
 
 
 @contextmanager
 def full_disk_listed(folder: str | Path) -> Iterator[None]:
-    """A DiskFull raised in the block says what `folder` held by then."""
+    """A DiskFull raised in the block, or a library's own no-space-left OSError, says what `folder` held by then."""
     try:
         yield
     except DiskFull as err:
         raise DiskFull(err.path, listing(folder)) from err.__cause__
+    except OSError as err:
+        if not is_full(err):
+            raise
+        raise DiskFull(err.filename, listing(folder)) from err
+
+
+class LogFile(logging.FileHandler):
+    """A log file that, when it cannot be written (a full disk), says so once in one line on stderr instead of
+    printing Python's logging traceback at every line; the console keeps the lines."""
+
+    reported = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if self.reported:
+            return
+        self.reported = True
+        reason = sys.exc_info()[1]
+        print(
+            f"convis: warning: cannot write the log file {self.baseFilename} ({reason}): its later lines are lost",
+            file=sys.stderr,
+        )
+
+
+def quiet_log_files() -> None:
+    """Make the root logger's plain file handlers (Hydra's run.log) LogFiles."""
+    for handler in logging.getLogger().handlers:
+        if type(handler) is logging.FileHandler:
+            handler.__class__ = LogFile
 
 
 def safe_name(text: str) -> str:
@@ -65,7 +101,7 @@ def write_bytes(data: bytes, path: str | Path) -> Path:
         os.replace(tmp, path)
     except BaseException as err:
         tmp.unlink(missing_ok=True)
-        if isinstance(err, OSError) and err.errno in FULL:
+        if is_full(err):
             raise DiskFull(path) from err
         raise
     return path

@@ -167,3 +167,31 @@ def test_resume_from_a_truncated_checkpoint_is_a_one_line_error(finished, tmp_pa
     line = error_line(run(f"resume={folder}"))
     assert line.startswith(f"convis: error: resume={folder}: cannot read {checkpoint} (")
     assert line.endswith("): it is truncated or damaged; start afresh without resume=")
+
+
+def test_a_finished_runs_directory_is_refused_to_another_run_before_any_work(finished, tmp_path):
+    folder = copy_of(finished, tmp_path)
+    before = {path: path.read_bytes() for path in folder.rglob("*") if path.is_file() and path.name != ".convis.lock"}
+    done = run(*TINY, "steps=2", "objective=saliency", f"hydra.run.dir={folder}")
+    assert error_line(done) == (
+        f"convis: error: {folder} holds a finished run's results (metrics.json): give this run a directory of its "
+        f"own (hydra.run.dir=..., hydra.sweep.dir=... or output_dir=...), or delete {folder} first"
+    )
+    after = {path: path.read_bytes() for path in folder.rglob("*") if path.is_file() and path.name != ".convis.lock"}
+    assert after == before  # its .hydra/ files, metrics and record as they were
+
+
+def test_the_apis_output_dir_given_to_a_second_run_is_refused_and_an_empty_or_new_one_is_taken(tmp_path):
+    import convis
+    from convis.runtime.errors import ConvisError
+
+    small = ["experiment=own_network", "image_size=32", "steps=2", "trainer.enable_progress_bar=false"]
+    (tmp_path / "empty").mkdir()
+    for folder in (tmp_path / "empty", tmp_path / "new" / "run"):
+        assert convis.run([*small, "objective=inversion"], output_dir=folder).metrics["results"]
+    metrics = (tmp_path / "empty" / "metrics.json").read_bytes()
+    with pytest.raises(ConvisError) as info:
+        convis.run([*small, "objective=activation"], output_dir=tmp_path / "empty")
+    assert str(info.value).startswith(f"{tmp_path / 'empty'} holds a finished run's results (metrics.json): ")
+    assert (tmp_path / "empty" / "metrics.json").read_bytes() == metrics
+    assert not (tmp_path / "empty" / "partial").exists()

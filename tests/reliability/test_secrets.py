@@ -2,12 +2,16 @@
 the console shows the config at the start and where the outputs are at the end."""
 
 import json
+import logging
 
+from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
 from convis.reporting.report import write
+from convis.reporting.sweeps import SweepSummary
 from convis.runtime import provenance
 from convis.runtime.provenance import REDACTED, redact, scrub
+from tests.conftest import CONF
 
 ENV_SECRET = "env-token-0123456789"
 CLI_SECRET = "cli-key-9876543210"
@@ -69,3 +73,14 @@ def test_a_run_keeps_secrets_out_of_every_file_and_the_console(convis, tmp_path)
     assert "config (print_config=false hides it)" in console and "block1_conv1" in console  # the tree
     assert f"done: 1 result(s) in {run_dir} (metrics.json, images" in console
     assert f"report: python scripts/report.py {run_dir}" in console
+
+
+def test_the_launchers_job_lines_show_secret_overrides_redacted(caplog):
+    """Hydra's launchers log each job's overrides ("#0 : ..."): a sweep's start makes Hydra's records scrubbed."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=[f"+logger.api_key={CLI_SECRET}"], return_hydra_config=True)
+    SweepSummary().on_multirun_start(config=cfg)
+    with caplog.at_level(logging.INFO):
+        for launcher in ("hydra._internal.core_plugins.basic_launcher", "hydra_plugins.hydra_joblib_launcher._core"):
+            logging.getLogger(launcher).info("\t#%d : %s", 0, f"layer=conv1 +logger.api_key={CLI_SECRET}")
+    assert caplog.messages == [f"\t#0 : layer=conv1 +logger.api_key={REDACTED}"] * 2
