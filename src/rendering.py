@@ -33,7 +33,7 @@ from convis.experiments.writer import Pictures, write_visualisation
 from convis.modules.visualisation import Group
 from convis.objectives import INPUT, Objective
 from convis.runtime.errors import ConvisError, unknown
-from convis.runtime.lock import owned
+from convis.runtime.lock import owned, refuse_finished
 from convis.runtime.writers import full_disk_listed
 
 DEFAULTS = {"prior": "olah", "optimizer": "lucid"}  # objective=activation's, as on the command line
@@ -140,6 +140,7 @@ def render(
     start = initial_image(init, (batch, backbone.channels, size, size), init_scale)
     names = [f"{group.tag}_{i}" if batch > 1 else group.tag for i in range(batch)]
     with run_folder(output_dir) as folder, owned(folder), full_disk_listed(folder):
+        refuse_finished(folder)
         accelerator, devices = device_of(model) if isinstance(model, nn.Module) else ("auto", 1)
         settings = Settings(folder, accelerator, devices, precision, image_every=0)
         _, loop = optimise([group], start, recipe, steps, FULL_STEPS, backbone, names, settings)

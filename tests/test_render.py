@@ -75,6 +75,8 @@ def test_render_writes_its_result_with_output_dir(net_file, tmp_path):
         assert np.array_equal(np.asarray(png), np.asarray(result.images[0]))  # the PNG is the image in memory
     (last,) = read_history(tmp_path / "run" / "history.csv")  # one logging step: the last of 6, before its update
     assert last["step"] == "6" and set(last) == {"step", "1*warm/warm", "1*warm/loss", "loss"}
+    with pytest.raises(ConvisError, match=r"holds a finished run's results \(metrics.json\)"):
+        convis.render(net, warm, output_dir=tmp_path / "run", **SMALL)  # a second run would replace the first's
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ must be named in the CONVIS_TRUSTED_TARGETS environment variable, which no confi
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from hydra.utils import get_object  # the lookup instantiate makes of a `_target_`
 from omegaconf import DictConfig, ListConfig
@@ -27,11 +27,17 @@ MODULES = (
     "lightning.pytorch.loggers.",
 )  # what a target names under one of these must be defined under one too (convis.api.torch.load is torch.load)
 LIBRARY = ("lightning.Trainer", "wandb.Settings")  # the other library callables conf/ names, by exact name
+HYDRA_OWN = ("hydra.experimental.callbacks.", "hydra_plugins.")  # what Hydra's own settings may build
 NETWORK = "backbone.model"  # the user's own network: any nn.Module class, its parts too
 ALLOWED = (
     f"a config builds convis's own classes and functions (convis.*), {', '.join(m + '*' for m in MODULES[1:])}, "
     f"{', '.join(LIBRARY)}, and under {NETWORK} an nn.Module class"
 )
+
+
+def trusted_names() -> set[str]:
+    """The callables the user allows by name in the environment."""
+    return {name.strip() for name in os.environ.get(TRUSTED_VARIABLE, "").split(",")} - {""}
 
 
 def check_targets(cfg: DictConfig) -> None:
@@ -40,13 +46,29 @@ def check_targets(cfg: DictConfig) -> None:
     Each value is read as it resolves (interpolations, nodes interpolated from elsewhere); one that does not resolve,
     or has no value, builds nothing and is left to validation to report.
     """
-    trusted = {name.strip() for name in os.environ.get(TRUSTED_VARIABLE, "").split(",")} - {""}
+    trusted = trusted_names()
     for key, target in targets(cfg):
         if target not in trusted and not allowed(key, target):
             raise ConvisError(
                 f"{key}={target} is not something a config may build: {ALLOWED}; to allow a callable of your "
                 f"own, set {TRUSTED_VARIABLE}={target} in the environment (names separated by commas)"
             )
+
+
+def check_hydra_overrides(args: Sequence[str]) -> None:
+    """Refuse a command-line `_target_` of Hydra's own config (callbacks, launcher, sweeper), which Hydra builds
+    before any job starts, unless it is one of Hydra's own or its plugins' classes, or trusted by name."""
+    trusted = trusted_names()
+    for arg in args:
+        key, _, target = arg.partition("=")
+        key = key.lstrip("+~")
+        if key.startswith("hydra.") and key.endswith("_target_") and target not in trusted:
+            if not target.startswith(HYDRA_OWN):
+                raise ConvisError(
+                    f"{key}={target} is not something a command line may build: Hydra's own settings build "
+                    f"{', '.join(m + '*' for m in HYDRA_OWN)}; to allow a callable of your own, set "
+                    f"{TRUSTED_VARIABLE}={target} in the environment"
+                )
 
 
 def targets(node: object, key: str = "", above: tuple[int, ...] = ()) -> Iterator[tuple[str, object]]:

@@ -106,3 +106,25 @@ def test_scripts_layers_refuses_a_network_that_is_not_a_module_class(tmp_path):
     )
     assert error_line(result).startswith(f"convis: error: backbone.model._target_=shutil.copyfile {REFUSED}")
     assert precious.read_text() == "precious"
+
+
+def test_a_hydra_callback_from_the_command_line_is_refused_before_hydra_builds_it(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("kept")
+    source = tmp_path / "payload.txt"
+    source.write_text("overwritten")
+    callback = "hydra.callbacks.x"
+    done = run(
+        "backbone.weights=null",
+        "image_size=32",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        f"+{callback}._target_=shutil.copyfile",
+        f"+{callback}.src={source}",
+        f"+{callback}.dst={victim}",
+    )
+    assert done.returncode == 2 and victim.read_text() == "kept"
+    assert done.stderr.strip().splitlines() == [
+        f"convis: error: {callback}._target_=shutil.copyfile is not something a command line may build: Hydra's own "
+        "settings build hydra.experimental.callbacks.*, hydra_plugins.*; to allow a callable of your own, set "
+        "CONVIS_TRUSTED_TARGETS=shutil.copyfile in the environment"
+    ]
