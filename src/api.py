@@ -34,7 +34,7 @@ from torch import nn
 
 from convis import experiments
 from convis.backbones import Backbone
-from convis.backbones.backbone import IMAGENET_MEAN, IMAGENET_STD, assemble
+from convis.backbones.backbone import IMAGENET_MEAN, IMAGENET_STD, assemble, named
 from convis.config import conf_dir, options
 from convis.data.datasets import given_images
 from convis.experiments.base import Result
@@ -46,7 +46,6 @@ from convis.runtime.errors import ConvisError, hydra_problem, unknown, unknown_k
 from convis.runtime.lock import owned
 from convis.runtime.trusted import check_targets
 from convis.runtime.writers import full_disk_listed
-from convis.targets import class_names
 from convis.validation import validate
 
 Model = nn.Module | str
@@ -192,12 +191,26 @@ def quiet_lightning() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def writable(output_dir: str | Path) -> Path:
+    """`output_dir` made, and checked to take files: a one-line ConvisError when it cannot be a run directory."""
+    if not str(output_dir).strip():
+        raise ConvisError('output_dir="" names no folder: give a folder, or leave output_dir out to keep no files')
+    folder = Path(output_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as err:
+        problem = "it is a file" if folder.is_file() else err.strerror or type(err).__name__
+        message = f"output_dir={output_dir} cannot hold a run ({problem}): give a folder you can write"
+        raise ConvisError(message) from err
+    return folder
+
+
 @contextmanager
 def run_folder(output_dir: str | Path | None) -> Iterator[Path]:
     """`output_dir`, or a temporary folder removed afterwards (the result is read into memory first)."""
     if output_dir is not None:
-        Path(output_dir).mkdir(parents=True, exist_ok=True)
-        yield Path(output_dir)
+        yield writable(output_dir)
         return
     with tempfile.TemporaryDirectory(prefix="convis-") as folder:
         yield Path(folder)
@@ -245,7 +258,7 @@ def frozen_module(
     channels_last: bool = True,
 ) -> Backbone:
     """A frozen copy of the caller's module (theirs is left as it is), ImageNet's mean and std unless given."""
-    names = class_names(classes) if classes is not None else []
+    names = named(model, [], classes, type(model).__name__, key="classes=")
     frozen = copy.deepcopy(model)
     return assemble(
         frozen, type(model).__name__, mean or IMAGENET_MEAN, std or IMAGENET_STD, names, channels_last, output

@@ -46,7 +46,21 @@ def resolve_targets(targets: int | str | Sequence[int | str] | None, categories:
 
 
 def class_names(value: str | Sequence[str]) -> list[str]:
-    """Class names in index order: a list, or a path to a .json list or a .txt file with one name a line."""
+    """Class names in index order: a list, or a path to a .json list or a .txt file with one name a line.
+
+    Names that are the same to a target (case, _ and spaces aside) are refused: a target could not tell them apart.
+    """
+    names = read_class_names(value)
+    first: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if (earlier := first.setdefault(_normal(name), index)) != index:
+            where = value if isinstance(value, (str, Path)) else "the class names"
+            raise ConvisError(f"{where} names classes {earlier} and {index} both {name!r}: give each its own name")
+    return names
+
+
+def read_class_names(value: str | Sequence[str]) -> list[str]:
+    """The class names a list, a .json list or a .txt file holds, as they are."""
     if not isinstance(value, (str, Path)):
         return [str(name) for name in value]
     path = Path(value).expanduser()

@@ -132,6 +132,9 @@ def test_the_same_numbers_as_the_command_line(tmp_path):
         (lambda net: convis.class_model(net, "tabby"), r"unknown class name target='tabby'"),
         (lambda net: convis.invert(42, layer="x"), "model=int: give an nn.Module or a backbone name"),
         (lambda net: convis.invert("vgg16", mean=[0.5]), "mean=, std= and output= describe an nn.Module"),
+        (lambda net: convis.class_model(net, 0, classes=["a", "b"]), r"^classes= has 2 names but Net's head has 3 out"),
+        (lambda net: convis.class_model(net, 0, classes=list("abcd")), r"^classes= has 4 names but Net's head has 3"),
+        (lambda net: convis.class_model(net, "a", classes=list("aba")), r"^the class names names classes 0 and 2 both"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(net, call, message):
@@ -170,3 +173,18 @@ def test_objects_are_used_as_they_are_and_equal_the_options_they_mirror(net, tmp
 def test_keywords_that_cannot_be_used_are_one_line_errors(net, call, message):
     with pytest.raises(ConvisError, match=message):
         call(net)
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        (lambda tmp: "", r'^output_dir="" names no folder: give a folder, or leave output_dir out to keep no files$'),
+        (lambda tmp: tmp / "file.txt", r"^output_dir=.*file.txt cannot hold a run \(it is a file\): give a folder"),
+        (lambda tmp: tmp / "file.txt" / "run", r"^output_dir=.*file.txt/run cannot hold a run \(Not a directory\)"),
+    ],
+)
+def test_an_output_dir_that_cannot_hold_a_run_is_one_line(net, tmp_path, where, message):
+    (tmp_path / "file.txt").write_text("kept")
+    with pytest.raises(ConvisError, match=message):
+        convis.invert(net, layer="features.1", steps=1, image_size=32, output_dir=where(tmp_path))
+    assert (tmp_path / "file.txt").read_text() == "kept"

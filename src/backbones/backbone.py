@@ -184,15 +184,17 @@ def _fit_head(model: nn.Module, state: dict[str, torch.Tensor]) -> str | None:
     return path
 
 
-def _named(model: nn.Module, categories: list[str], classes: object, owner: str) -> list[str]:
-    """`backbone.classes` (a list, or a .json or .txt file), when given, as the head's class names."""
+def named(
+    model: nn.Module, categories: list[str], classes: object, owner: str, key: str = "backbone.classes"
+) -> list[str]:
+    """`classes` (a list, or a .json or .txt file; config key `key`), when given, as the head's class names."""
     if classes is None:
         return categories
     names = class_names(classes)
     outputs = _classes(model)
     if outputs and len(names) != outputs:
         raise ConvisError(
-            f"backbone.classes has {len(names)} names but {owner}'s head has {outputs} outputs "
+            f"{key} has {len(names)} names but {owner}'s head has {outputs} outputs "
             f"({head_path(model)}): give one name per output, in index order"
         )
     return names
@@ -214,7 +216,7 @@ def build_model(
         categories, owner = _load_file(model, str(weights), arch, categories), str(weights)
     elif weights is not None:
         load_into(model, pretrained_state_dict(arch, str(weights)), arch, str(weights), file=False)
-    return model, _named(model, categories, classes, owner)
+    return model, named(model, categories, classes, owner)
 
 
 def _frozen(net: nn.Module) -> nn.Module:
@@ -324,7 +326,7 @@ def timm_backbone(
     categories: list[str] = []
     if weights is not None and not pretrained:
         categories = _load_file(model, str(weights), name, categories)
-    categories = _named(model, categories, classes, name if weights is None or pretrained else str(weights))
+    categories = named(model, categories, classes, name if weights is None or pretrained else str(weights))
     config = model.pretrained_cfg or {}
     mean, std = config.get("mean", IMAGENET_MEAN), config.get("std", IMAGENET_STD)
     return assemble(model, name, mean, std, categories, channels_last, output, compile)
@@ -355,5 +357,5 @@ def custom_backbone(
     categories: list[str] = []
     if weights is not None:
         categories = _load_file(net, str(weights), arch, categories)
-    categories = _named(net, categories, classes, arch if weights is None else str(weights))
+    categories = named(net, categories, classes, arch if weights is None else str(weights))
     return assemble(net, arch, mean, std, categories, channels_last, output, compile)
