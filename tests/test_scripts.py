@@ -99,13 +99,13 @@ def fake_fit(seconds: dict[int, list[float]]):
 
 def test_bench_overhead_drops_repeats_that_measured_nothing_and_says_when_none_did(monkeypatch):
     bench = script("bench")
-    # per step (long - short) / 300 steps: convis 3 ms, then -1 ms (the longer run cheaper: load); hand 2 ms, 2.5 ms
-    monkeypatch.setattr(bench, "overhead_convis", fake_fit({50: [0.0, 0.1, 0.9], 350: [1.0, 0.6]}))
-    monkeypatch.setattr(bench, "overhead_hand", fake_fit({50: [0.0, 0.1, 0.2], 350: [0.7, 0.95]}))
+    # per step (long - short) / 1000 steps: convis 0.9 ms, then less than nothing (the longer run cheaper: load)
+    monkeypatch.setattr(bench, "overhead_convis", fake_fit({50: [0.0, 0.1, 0.9], 1050: [1.0, 0.6]}))
+    monkeypatch.setattr(bench, "overhead_hand", fake_fit({50: [0.0, 0.1, 0.2], 1050: [0.7, 0.95]}))
     found = bench.overhead(2, "cpu")
     assert found["ratio"] == pytest.approx(1.5) and found["repeats_not_measured"] == 1
-    assert bench.overhead_line(found).endswith("1.50x (repeats 1.50x; 1 not measured at this load)")
-    monkeypatch.setattr(bench, "overhead_convis", fake_fit({50: [0.0, 0.9], 350: [0.5]}))
-    monkeypatch.setattr(bench, "overhead_hand", fake_fit({50: [0.0, 0.1], 350: [0.7]}))
+    assert bench.overhead_line(found).endswith("1.50x (median of repeats 1.50x; 1 not measured at this load)")
+    monkeypatch.setattr(bench, "overhead_convis", fake_fit({50: [0.0, 0.9], 1050: [0.5]}))
+    monkeypatch.setattr(bench, "overhead_hand", fake_fit({50: [0.0, 0.1], 1050: [0.7]}))
     found = bench.overhead(1, "cpu")
     assert found["ratio"] is None and "not measured" in bench.overhead_line(found)

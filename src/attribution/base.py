@@ -9,6 +9,7 @@ and checks its options' values (`check`) as it is called.
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 import torch
 from captum.attr import LayerAttribution
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from convis.backbones import Backbone
 from convis.checks import Rule, positive_whole
@@ -75,18 +77,25 @@ def check(*rules: tuple[Rule, object]) -> None:
         rule.check(rule.pattern, value)
 
 
-class ThroughReLU6:
-    """Mixed into Captum's modified-ReLU attributions (guided backprop, deconvnet): hook nn.ReLU6 too.
+class ClampedReLU(nn.ReLU):
+    """nn.ReLU6's function as an nn.ReLU: Captum's modified-ReLU attributions (guided backprop, deconvnet) hook
+    only nn.ReLU modules, so on MobileNetV2 (whose ReLU6 is an nn.Hardtanh) they would silently give the plain
+    gradient."""
 
-    Captum hooks only `nn.ReLU` modules; nn.ReLU6 (MobileNetV2's activation) is an nn.Hardtanh, so
-    on MobileNetV2 Captum alone would silently return the plain gradient. The method's own hook is
-    registered on ReLU6 modules as well.
-    """
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu6(x)
 
-    def _register_hooks(self, module: nn.Module) -> None:
-        if isinstance(module, nn.ReLU6):
-            self.backward_hooks.append(module.register_full_backward_hook(self._backward_hook))
-        super()._register_hooks(module)
+
+def relu6_as_relu(net: nn.Module) -> nn.Module:
+    """`net`, or where it has nn.ReLU6 modules a copy with each replaced by a ClampedReLU (the same function)."""
+    if not any(isinstance(module, nn.ReLU6) for module in net.modules()):
+        return net
+    net = copy.deepcopy(net)
+    for parent in list(net.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.ReLU6):
+                setattr(parent, name, ClampedReLU())
+    return net
 
 
 def channel_max_abs(raw: Tensor, inputs: Tensor) -> Tensor:

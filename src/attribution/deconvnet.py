@@ -9,15 +9,11 @@ from __future__ import annotations
 import captum.attr
 from torch import nn
 
-from convis.attribution.base import SaliencyMethod, ThroughReLU6, builder, channel_max_abs
+from convis.attribution.base import SaliencyMethod, builder, channel_max_abs, relu6_as_relu
 from convis.backbones import Backbone
-
-
-class Deconvolution(ThroughReLU6, captum.attr.Deconvolution):
-    """Captum's deconvnet (the positive part of the signal through each activation), ReLU6 included."""
 
 
 @builder
 def deconvnet(net: nn.Module, backbone: Backbone, image_size: int) -> SaliencyMethod:
     """The deconvnet map."""
-    return SaliencyMethod(Deconvolution(net), channel_max_abs)
+    return SaliencyMethod(captum.attr.Deconvolution(relu6_as_relu(net)), channel_max_abs)

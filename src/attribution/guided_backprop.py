@@ -5,15 +5,11 @@ from __future__ import annotations
 import captum.attr
 from torch import nn
 
-from convis.attribution.base import SaliencyMethod, ThroughReLU6, builder, channel_max_abs
+from convis.attribution.base import SaliencyMethod, builder, channel_max_abs, relu6_as_relu
 from convis.backbones import Backbone
-
-
-class GuidedBackprop(ThroughReLU6, captum.attr.GuidedBackprop):
-    """Captum's guided backprop (negative gradients zeroed after each activation's own mask), ReLU6 included."""
 
 
 @builder
 def guided_backprop(net: nn.Module, backbone: Backbone, image_size: int) -> SaliencyMethod:
     """The guided backprop map."""
-    return SaliencyMethod(GuidedBackprop(net), channel_max_abs)
+    return SaliencyMethod(captum.attr.GuidedBackprop(relu6_as_relu(net)), channel_max_abs)

@@ -79,6 +79,11 @@ def hydra_problem(err: Exception) -> str:
 
 
 def _hydra_problem(err: Exception) -> str:
+    if isinstance(err, PermissionError) and err.filename:  # Hydra making the run directory or its .hydra/ files
+        return (
+            f"cannot write {err.filename} ({err.strerror or 'permission denied'}): give the run a directory you can "
+            "write, e.g. hydra.run.dir=outputs/mine"
+        )
     if isinstance(err, MissingConfigException) and err.options is not None and err.missing_cfg_file:
         group, _, value = err.missing_cfg_file.rpartition("/")
         return str(unknown(group, value, err.options))

@@ -85,7 +85,7 @@ CASES = {
     "image_size not positive": (["image_size=0"], "image_size=0 must be a positive whole number"),
     "negative steps": (["steps=-5"], "steps=-5 must be a positive whole number"),
     "zero learning rate": (["optimizer.optim.lr=0"], "optimizer.optim.lr=0 must be a positive number"),
-    "negative weight": (["prior.penalties.0.weight=-1"], "prior.penalties.0.weight=-1 must be a positive number"),
+    "negative weight": (["prior.penalties.0.weight=-1"], "weight=-1 must be a positive number, e.g. weight=1.0"),
     "missing image": (["dataset.path=/no/such/cat.jpg"], "/no/such/cat.jpg"),
     "empty image": (["dataset.path={empty}"], "not a readable image: {empty}"),
     "corrupt image": (["dataset.path={corrupt}"], "not a readable image: {corrupt}"),

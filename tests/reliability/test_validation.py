@@ -104,6 +104,15 @@ def test_hydra_errors_become_one_line_with_close_matches(override, message):
     assert re.search(message, line) and "\n" not in line, line
 
 
+def test_a_run_directory_hydra_cannot_write_is_one_line_naming_it():
+    # what Hydra raises making a read-only run directory's .hydra/ (root writes anywhere, so it is built here)
+    line = hydra_problem(PermissionError(13, "Permission denied", "runs/shared/.hydra"))
+    assert line == (
+        "cannot write runs/shared/.hydra (Permission denied): give the run a directory you can write, "
+        "e.g. hydra.run.dir=outputs/mine"
+    )
+
+
 # --- random overrides --------------------------------------------------------------------------------------
 
 
