@@ -13,7 +13,7 @@ import torch
 from tqdm import tqdm
 
 from convis.runtime.errors import NonFiniteLoss
-from convis.runtime.history import read_history, write_history
+from convis.runtime.history import append_history, read_history, write_history
 from convis.runtime.writers import safe_name, save_image, to_pil
 
 PARTIAL = "partial"  # what a run that stopped early leaves: images/ and metrics.json
@@ -54,22 +54,30 @@ class ImageLogger:
 class LossHistory:
     """Write the step and every logged value to a CSV at each logging step, whatever the logger.
 
-    The report draws its loss curves from this file. It is rewritten whole and atomically, so a
-    kill never leaves half a row. A resumed run keeps the rows up to its checkpoint's step, so
-    the file ends as an uninterrupted run's would.
+    The report draws its loss curves from this file. The first row of a run writes it whole and atomically (a
+    resumed run keeps the rows up to its checkpoint's step, so the file ends as an uninterrupted run's would);
+    each later row is appended in one write call, so a kill never leaves half a row, and a step costs no
+    rewrite of the rows before it.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.rows: list[dict[str, Any]] = []
+        self.written = False
 
     def on_start(self, loop: Any) -> None:
         rows = read_history(self.path) if loop.step and self.path.is_file() else []
         self.rows = [row for row in rows if int(row["step"]) <= loop.step]
+        self.written = False
 
     def on_log(self, loop: Any, values: dict[str, float]) -> None:
-        self.rows.append({"step": loop.step, **values})
-        write_history(self.rows, self.path)
+        row = {"step": loop.step, **values}
+        self.rows.append(row)
+        if self.written:
+            append_history(row, list(self.rows[0]), self.path)
+        else:
+            write_history(self.rows, self.path)
+            self.written = True
 
 
 class LossBar:
