@@ -20,7 +20,7 @@ import copy
 import logging
 import re
 import tempfile
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,18 +37,20 @@ from convis.backbones import Backbone
 from convis.backbones.backbone import IMAGENET_MEAN, IMAGENET_STD, assemble, named
 from convis.config import conf_dir, options
 from convis.data.datasets import given_images
-from convis.experiments.base import Result
+from convis.experiments.base import Experiment, Result, experiment_class
 from convis.experiments.setup import configured_backbone
 from convis.reporting.console import show_config
 from convis.runtime import provenance
 from convis.runtime.distributed import is_main_process
 from convis.runtime.errors import ConvisError, hydra_problem, unknown, unknown_key
 from convis.runtime.lock import owned
+from convis.runtime.stops import unkept
 from convis.runtime.trusted import check_targets
 from convis.runtime.writers import full_disk_listed
 from convis.validation import validate
 
 Model = nn.Module | str
+log = logging.getLogger("convis")
 
 
 def execute(
@@ -73,11 +75,26 @@ def execute(
     with owned(output_dir), full_disk_listed(output_dir), recorded:
         check_targets(cfg)  # before the experiment's module is imported
         chosen = experiments.experiment(cfg, backbone, data, model, objects)
+        check_given(cfg, chosen, provenance.job_overrides() if overrides is None else overrides)
         validate(cfg, backbone, chosen)
         if cfg.get("print_config") and main:
             show_config(cfg)
         output_dir.mkdir(parents=True, exist_ok=True)
         return chosen.run(output_dir)
+
+
+def override_keys(lines: Iterable[str]) -> set[str]:
+    """The keys that override lines (`key=value`, `+key=value`, `~key`) set."""
+    return {line.partition("=")[0].lstrip("+~") for line in lines}
+
+
+def check_given(cfg: DictConfig, chosen: Experiment, overrides: Iterable[str] | None) -> None:
+    """Refuse an option the caller gave that means nothing for the run's objective: steps= where none are taken."""
+    if "steps" in override_keys(overrides or ()) and not chosen.optimised:
+        raise ConvisError(
+            f"steps={cfg.steps} means nothing for objective={cfg.objective.get('name')}, "
+            "which optimises no image: leave it out"
+        )
 
 
 def value_text(value: object) -> str:
@@ -212,7 +229,7 @@ def run_folder(output_dir: str | Path | None) -> Iterator[Path]:
     if output_dir is not None:
         yield writable(output_dir)
         return
-    with tempfile.TemporaryDirectory(prefix="convis-") as folder:
+    with tempfile.TemporaryDirectory(prefix="convis-") as folder, unkept(Path(folder)):
         yield Path(folder)
 
 
@@ -284,15 +301,25 @@ def backbone_of(
 
 
 def quiet(output_dir: str | Path | None) -> Keywords:
-    """The API's defaults: no logger, no config tree printed; no checkpoints where nothing is kept."""
-    unkept = {"checkpoint_every": 0} if output_dir is None else {}
-    return Keywords({"logger": "none"}, {"print_config": False, **unkept})
+    """The API's defaults: no logger; no checkpoints where nothing is kept."""
+    return Keywords({"logger": "none"}, {"checkpoint_every": 0} if output_dir is None else {})
 
 
 def command_config(overrides: Sequence[str], folder: Path, output_dir: str | Path | None) -> DictConfig:
     """The config of the command line's `overrides`, with the API's defaults for the keys they leave unset."""
-    unset = quiet(output_dir).without({line.partition("=")[0].lstrip("+~") for line in overrides})
+    unset = quiet(output_dir).without(override_keys(overrides))
     return compose_config(overrides, folder, unset)
+
+
+def tell_defaults(cfg: DictConfig, given: Keywords) -> None:
+    """One line naming the image size (and steps) a caller's own module runs at, where the call gave none."""
+    if "image_size" in given.values or "experiment" in given.choices:
+        return
+    size = f"image_size={cfg.image_size} (ImageNet's; your module does not say its input size)"
+    if experiment_class(cfg).optimised and "steps" not in given.values:
+        log.warning("convis: %s and steps=%s: give image_size= and steps= to change them", size, cfg.steps)
+    else:
+        log.warning("convis: %s: give image_size= to change it", size)
 
 
 def visualise(
@@ -314,6 +341,8 @@ def visualise(
     keywords = quiet(output_dir) | Keywords({"objective": objective}) | model_keywords(model, weights, classes) | given
     with run_folder(output_dir) as folder, quiet_lightning():
         cfg = compose_config([], folder, keywords)
+        if isinstance(model, nn.Module):
+            tell_defaults(cfg, given)
         backbone = backbone_of(model, cfg, classes, mean, std, output)
         data = None if image is None else given_images(image, cfg.image_size, backbone.mean, backbone.std)
         module = model if isinstance(model, nn.Module) else None

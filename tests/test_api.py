@@ -1,7 +1,10 @@
-"""The Python API: a module and images held in memory, the CLI's numbers, no files unless asked, clear errors."""
+"""The Python API: a module and images held in memory, the CLI's numbers, no files unless asked, clear errors,
+the defaults a caller's own module runs at named, and what an interrupted call keeps."""
 
 import json
+import logging
 import os
+import signal
 import subprocess
 import sys
 from functools import partial
@@ -18,6 +21,10 @@ from convis.runtime.errors import ConvisError
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = {"trainer": {"enable_progress_bar": False}}
+NOTICE = (
+    "convis: image_size=224 (ImageNet's; your module does not say its input size) and steps=350: "
+    "give image_size= and steps= to change them"
+)
 
 
 class Net(nn.Module):
@@ -188,3 +195,59 @@ def test_an_output_dir_that_cannot_hold_a_run_is_one_line(net, tmp_path, where, 
     with pytest.raises(ConvisError, match=message):
         convis.invert(net, layer="features.1", steps=1, image_size=32, output_dir=where(tmp_path))
     assert (tmp_path / "file.txt").read_text() == "kept"
+
+
+def notices(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The warnings convis logged: what a user reads on the console."""
+    return [r.getMessage() for r in caplog.records if r.name.split(".")[0] == "convis" and r.levelno == logging.WARNING]
+
+
+def test_a_users_module_without_image_size_is_told_the_size_and_steps_once(net, picture, caplog):
+    with pytest.raises(ConvisError, match="unknown layer 'features.9'"):  # the notice comes before any work
+        convis.invert(net, picture, layer="features.9")
+    assert notices(caplog) == [NOTICE]
+
+
+def test_only_the_defaults_left_are_named_and_none_when_both_are_given(net, picture, caplog):
+    maps = convis.saliency(net, picture, **QUIET)  # saliency takes no steps
+    assert maps.tensors["maps"].shape == (1, 224, 224)
+    assert notices(caplog) == [
+        "convis: image_size=224 (ImageNet's; your module does not say its input size): give image_size= to change it"
+    ]
+    caplog.clear()
+    convis.invert(net, picture, layer="features.1", image_size=32, steps=2, **QUIET)
+    convis.invert("vgg16", weights=None, layer="block1_conv1", image_size=32, steps=1, **QUIET)
+    assert notices(caplog) == []
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda net, picture: convis.saliency(net, picture, steps=60, image_size=32),
+        lambda net, picture: convis.run(["objective=saliency", "steps=60", "backbone.weights=null", "image_size=32"]),
+    ],
+)
+def test_steps_for_an_objective_that_optimises_nothing_is_refused(net, picture, call):
+    message = r"^steps=60 means nothing for objective=saliency, which optimises no image: leave it out$"
+    with pytest.raises(ConvisError, match=message):
+        call(net, picture)
+
+
+class Interrupting(torch.optim.Adam):
+    """Adam that presses Ctrl-C at its first step, as a user would mid-run."""
+
+    def step(self, closure: object = None) -> object:
+        signal.raise_signal(signal.SIGINT)
+        return super().step(closure)
+
+
+def test_an_interrupted_call_without_output_dir_says_nothing_is_kept(net, picture, caplog, elsewhere):
+    pressing = convis.optimisers.Optimiser(partial(Interrupting, lr=0.05), final_steps=0, final_lr_factor=1.0)
+    with pytest.raises(KeyboardInterrupt):
+        convis.invert(net, picture, layer="features.1", image_size=32, steps=5, optimizer=pressing, **QUIET)
+    (stopped,) = [line for line in notices(caplog) if line.startswith("stopped")]
+    assert stopped == (
+        "stopped at step 1: nothing of it is kept, as the call gave no output_dir=: "
+        "give output_dir= to keep its images so far and a checkpoint to continue from"
+    )
+    assert not any(elsewhere.iterdir())

@@ -38,6 +38,24 @@ def test_inversion_run_writes_pngs_metrics_and_an_offline_wandb_run(tmp_path):
     assert (tmp_path / "images" / "chelsea_block5_conv3.png").exists()
     assert list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
     assert (tmp_path / ".hydra" / "config.yaml").exists()
+    console = done.stdout + done.stderr
+    assert "print_config=false hides it" not in console  # the config tree only with print_config=true
+    assert "anonymous" not in console and "Run summary" not in console and "wandb:" not in console
+    assert f"W&B (offline): wandb sync {tmp_path}/wandb/offline-run-*" in console
+
+
+def test_print_config_true_prints_the_config_tree(tmp_path):
+    small = ["backbone.weights=null", "logger=none", "image_size=32", "steps=1", "layer=block1_conv1"]
+    done = cli("run.py", *small, "print_config=true", f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "config (print_config=false hides it)" in done.stdout and "block1_conv1" in done.stdout
+
+
+def test_steps_for_saliency_is_refused_in_one_line(tmp_path):
+    done = cli("run.py", "objective=saliency", "steps=60", "backbone.weights=null", f"hydra.run.dir={tmp_path}")
+    assert done.returncode == 2 and done.stderr.splitlines()[-1] == (
+        "convis: error: steps=60 means nothing for objective=saliency, which optimises no image: leave it out"
+    )
 
 
 def test_default_weights_without_network_stop_with_the_three_ways_out(tmp_path):

@@ -28,13 +28,16 @@ def build_logger(cfg: DictConfig, output_dir: Path) -> Logger | bool:
     """The configured Lightning logger (W&B offline by default), or False for logger=none.
 
     An online W&B run is started here: if its server cannot be reached (or no API key is set),
-    the run logs offline instead, with a warning, rather than failing or stalling later.
+    the run logs offline instead, with a warning, rather than failing or stalling later. An offline
+    run keeps its files but prints nothing (show_outputs names them and `wandb sync`).
     """
     if not cfg.get("logger") or "_target_" not in cfg.logger:
         return False
     logger = instantiate(cfg.logger, save_dir=str(output_dir))
-    if not isinstance(logger, WandbLogger) or cfg.logger.get("mode") in OFFLINE_MODES:
+    if not isinstance(logger, WandbLogger):
         return logger
+    if cfg.logger.get("mode") in OFFLINE_MODES:
+        return silent(logger)
     try:
         logger.experiment  # noqa: B018  (starts the run)
     except Exception as err:  # wandb raises several types for a network, server or login failure
@@ -43,7 +46,16 @@ def build_logger(cfg: DictConfig, output_dir: Path) -> Logger | bool:
             one_line(str(err)),
             Path(output_dir) / "wandb" / "offline-run-*",
         )
-        return instantiate(cfg.logger, save_dir=str(output_dir), mode="offline")
+        return silent(instantiate(cfg.logger, save_dir=str(output_dir), mode="offline"))
+    return logger
+
+
+def silent(logger: WandbLogger) -> WandbLogger:
+    """`logger`, with W&B's console notes off for this process: its start-up lines, its run summary and its
+    warning about the `anonymous` argument Lightning passes, which W&B gives before a run's own settings apply."""
+    import wandb
+
+    wandb.setup(wandb.Settings(silent=True))
     return logger
 
 

@@ -24,7 +24,7 @@ def show_config(cfg: DictConfig) -> None:
         print(OmegaConf.to_yaml(data), flush=True)
         return
     yaml = lambda value: Syntax(OmegaConf.to_yaml(value).rstrip(), "yaml", theme="ansi_dark")  # noqa: E731
-    tree = Tree("[bold]config[/bold] (print_config=false hides it)", guide_style="dim")
+    tree = Tree("[bold]config[/bold] (print_config=true shows it)", guide_style="dim")
     for key, value in data.items():
         if isinstance(value, dict) and value:
             tree.add(f"[bold]{key}[/bold]").add(yaml(value))
@@ -36,7 +36,10 @@ def show_config(cfg: DictConfig) -> None:
 def show_outputs(output_dir: Path, metrics: dict) -> None:
     """Log where the run's outputs are and how to make its report."""
     present = [name for name in SHOWN if (output_dir / name).exists()]
-    log.info("done: %d result(s) in %s (%s)", len(metrics.get("results", [])), output_dir, ", ".join(present))
+    results = metrics.get("results", [])
+    missed = sum(result.get("reached") is False for result in results)
+    counted = f"{len(results)} result(s)" + (f", {missed} not reached" if missed else "")
+    log.info("done: %s in %s (%s)", counted, output_dir, ", ".join(present))
     log.info("report: python scripts/report.py %s", output_dir)
     if any((output_dir / "wandb").glob("offline-run-*")):
         log.info("W&B (offline): wandb sync %s", output_dir / "wandb" / "offline-run-*")

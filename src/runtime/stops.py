@@ -7,6 +7,8 @@ import io
 import logging
 import shutil
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,17 @@ from convis.runtime.writers import write_bytes, write_json
 CHECKPOINTS = "checkpoints"
 LAST = "last.ckpt"
 log = logging.getLogger(__name__)
+UNKEPT: set[Path] = set()  # run directories deleted after their run (the Python API's without output_dir=)
+
+
+@contextmanager
+def unkept(folder: Path) -> Iterator[None]:
+    """For the block, `folder` is a run directory that will not stay: a stop there saves nothing and says so."""
+    UNKEPT.add(folder)
+    try:
+        yield
+    finally:
+        UNKEPT.discard(folder)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -51,7 +64,7 @@ class StopSaver:
 
     After a clean stop or a non-finite loss it writes partial/metrics.json: why and at which step the run
     stopped, the last logged losses, the images (ImageLogger writes them) and how to resume. A run that
-    completes removes partial/.
+    completes removes partial/. In a directory that will not stay (`unkept`) it saves nothing and says so.
     """
 
     def __init__(self, output_dir: str | Path) -> None:
@@ -60,10 +73,22 @@ class StopSaver:
     def on_stop(self, loop: Any, reason: BaseException) -> None:
         if isinstance(reason, NonFiniteLoss):
             cause = {"stopped_by": "non-finite loss", "term": reason.term, "non_finite_at_step": reason.step}
-            self.write_partial(loop, cause, resumable=False)
+            resumable = False
         elif loop.signals.requested is not None:
+            cause, resumable = {"stopped_by": signal.Signals(loop.signals.requested).name}, True
+        else:
+            return
+        if self.output_dir in UNKEPT:
+            log.warning(
+                "stopped at step %d: nothing of it is kept, as the call gave no output_dir=: "
+                "give output_dir= to keep its images so far%s",
+                loop.step,
+                " and a checkpoint to continue from" if resumable else "",
+            )
+            return
+        if resumable:
             loop.save(self.output_dir / CHECKPOINTS / LAST)
-            self.write_partial(loop, {"stopped_by": signal.Signals(loop.signals.requested).name}, resumable=True)
+        self.write_partial(loop, cause, resumable)
 
     def on_end(self, loop: Any) -> None:
         shutil.rmtree(self.output_dir / PARTIAL, ignore_errors=True)

@@ -54,6 +54,7 @@ def test_a_run_keeps_secrets_out_of_every_file_and_the_console(convis, tmp_path)
         "image_size=32",
         "steps=2",
         "logger=none",
+        "print_config=true",
         f"+logger.api_key={CLI_SECRET}",
         "+note=${oc.env:MY_SERVICE_TOKEN}",
         f"hydra.run.dir={run_dir}",
@@ -70,7 +71,7 @@ def test_a_run_keeps_secrets_out_of_every_file_and_the_console(convis, tmp_path)
         assert CLI_SECRET.encode() not in content and ENV_SECRET.encode() not in content, path
     console = done.stdout + done.stderr
     assert CLI_SECRET not in console and ENV_SECRET not in console
-    assert "config (print_config=false hides it)" in console and "block1_conv1" in console  # the tree
+    assert "config (print_config=true shows it)" in console and "block1_conv1" in console  # the tree
     assert f"done: 1 result(s) in {run_dir} (metrics.json, images" in console
     assert f"report: python scripts/report.py {run_dir}" in console
 
