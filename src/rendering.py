@@ -29,7 +29,7 @@ from convis.checks import positive_whole
 from convis.config import conf_dir, options
 from convis.experiments.base import Result, build_object
 from convis.experiments.visualise import Recipe, Settings, initial_image, optimise
-from convis.experiments.writer import Pictures, write_visualisation
+from convis.experiments.writer import GIVEN, RANDOM_INIT, Pictures, write_visualisation
 from convis.modules.visualisation import Group
 from convis.objectives import INPUT, Objective
 from convis.runtime.errors import ConvisError, unknown
@@ -144,10 +144,19 @@ def render(
         accelerator, devices = device_of(model) if isinstance(model, nn.Module) else ("auto", 1)
         settings = Settings(folder, accelerator, devices, precision, image_every=0)
         _, loop = optimise([group], start, recipe, steps, FULL_STEPS, backbone, names, settings)
-        result = write_visualisation("render", backbone, loop, Pictures(names), measure(objective, group), folder)
+        weights = GIVEN if isinstance(model, nn.Module) else described_weights(network.get("weights", "default"))
+        pictures, measured = Pictures(names), measure(objective, group)
+        result = write_visualisation("render", backbone, loop, pictures, measured, folder, weights=weights)
     if output_dir is None:
         result.output_dir = None
     return result
+
+
+def described_weights(weights: object) -> str | None:
+    """A named backbone's `weights=` as metrics.json records them; None for its option's default (not known here)."""
+    if weights == "default":
+        return None
+    return RANDOM_INIT if weights is None else str(weights)
 
 
 def measure(objective: Objective, group: Group) -> Any:

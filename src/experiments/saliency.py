@@ -13,12 +13,14 @@ from hydra.utils import instantiate
 from matplotlib.figure import Figure
 from omegaconf import DictConfig, open_dict
 
+from convis.attribution.gradcam import cam_layer
 from convis.backbones import Backbone
 from convis.backbones.names import LOGITS
 from convis.checks import as_list, positive
 from convis.experiments.base import Experiment, Result
 from convis.experiments.saliency_writer import SaliencyWriter
 from convis.experiments.setup import build_trainer
+from convis.experiments.writer import weights_of
 from convis.metrics.saliency import auc, randomisable_layers
 from convis.modules.saliency import SaliencyModule, collate
 from convis.runtime.distributed import BatchShare
@@ -49,6 +51,15 @@ def measured_depths(layers: list[str], depths: int | None) -> list[str]:
 def method_name(cfg: DictConfig) -> str:
     """The saliency method's name: its builder's, as `_target_` in conf/method/NAME.yaml names it."""
     return str(cfg.method._target_).rpartition(".")[2]
+
+
+def read_layer(cfg: DictConfig, backbone: Backbone) -> str | None:
+    """The layer a CAM method reads, by its name where it has one (the default it chooses too); None for the
+    methods that take no layer."""
+    if "layer" not in cfg.method:
+        return None
+    path = cam_layer(backbone, cfg.image_size, cfg.method.layer)
+    return next((name for name, named in backbone.names.items() if named == path), path)
 
 
 def build_module(cfg: DictConfig, backbone: Backbone) -> SaliencyModule:
@@ -108,7 +119,11 @@ class Saliency(Experiment):
         trainer.predict(module, loader, return_predictions=False)
         if not trainer.is_global_zero:  # another process of a DDP run: the first one writes what all found
             return Result({"results": writer.results}, output_dir)
-        metrics = {"objective": "saliency", "backbone": backbone.arch, "method": name, "results": writer.results}
+        metrics = {"objective": "saliency", "backbone": backbone.arch, "weights": weights_of(cfg, self.given_model)}
+        metrics |= {"image_size": cfg.image_size, "method": name}
+        if (layer := read_layer(cfg, backbone)) is not None:
+            metrics["layer"] = layer
+        metrics["results"] = writer.results
         if summary := summarise(writer.results):
             metrics["summary"] = summary
         if writer.curves:

@@ -14,7 +14,7 @@ from convis.backbones import Backbone
 from convis.checks import positive_number
 from convis.experiments.base import Experiment, Result
 from convis.experiments.visualise import Recipe, Settings, initial_image, optimise
-from convis.experiments.writer import Pictures, write_visualisation
+from convis.experiments.writer import Pictures, weights_of, write_visualisation
 from convis.modules.visualisation import Group
 
 
@@ -69,6 +69,7 @@ class Synthesis(Experiment):
         _, loop = optimise(
             plan.groups, init, recipe, cfg.steps, full, backbone, plan.pictures.names, settings, plan.margin
         )
+        weights = weights_of(cfg, self.given_model)
         return write_visualisation(
-            cfg.objective.name, backbone, loop, plan.pictures, plan.measure, output_dir, plan.unbounded
+            cfg.objective.name, backbone, loop, plan.pictures, plan.measure, output_dir, plan.unbounded, weights
         )

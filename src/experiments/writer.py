@@ -11,16 +11,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from omegaconf import DictConfig
+from torch import nn
 
 from convis.backbones import Backbone
 from convis.data.images import denormalise
 from convis.experiments.base import Result
 from convis.params.maco import transparency_map
+from convis.reporting.runs import RANDOM_INIT
 from convis.runtime.finite import FROM_STEPS, require_finite_results, require_finite_rows
 from convis.runtime.logs import log_images
 from convis.runtime.loop import Loop
 from convis.runtime.stops import save_final
 from convis.runtime.writers import safe_name, save_image, to_pil, write_json
+
+GIVEN = "the given module's own"  # the weights of an nn.Module handed to the Python API, whatever they are
+
+
+def weights_of(cfg: DictConfig, model: nn.Module | None = None) -> str:
+    """The weights a run's network has, as metrics.json records them: a pretrained name (IMAGENET1K_V1), a file,
+    RANDOM_INIT, or GIVEN for the `model` a caller handed in."""
+    if model is not None:
+        return GIVEN
+    weights = cfg.backbone.get("weights")
+    return RANDOM_INIT if weights is None else str(weights)
 
 
 @dataclass
@@ -59,9 +73,13 @@ def write_visualisation(
     measure: Callable[[torch.Tensor], list[dict]],
     output_dir: Path,
     unbounded: Collection[str] = (),
+    weights: str | None = None,
 ) -> Result:
     """Check, measure and write a finished optimisation: images/*.png, metrics.json, the final images to the
-    loggers, then the final checkpoint; the Result holds the tensors (on the CPU) and the pictures in memory."""
+    loggers, then the final checkpoint; the Result holds the tensors (on the CPU) and the pictures in memory.
+
+    metrics.json names the network, its `weights` (weights_of's description, where the caller knows it), the
+    image size and the steps the images were optimised for."""
     module = loop.module
     image, _ = module.evaluate()
     results = measured(image, pictures, measure, unbounded)
@@ -78,7 +96,8 @@ def write_visualisation(
         for row, (result, picture) in enumerate(zip(results, transparency_map(accumulated.cpu()))):
             png = save_image(picture, folder / f"{pictures.stem(row)}_transparency.png")
             result["transparency_png"] = str(png.relative_to(output_dir))
-    metrics = {"objective": objective, "backbone": backbone.arch, "results": results}
+    metrics = {"objective": objective, "backbone": backbone.arch, **({"weights": weights} if weights else {})}
+    metrics |= {"image_size": int(image.shape[-1]), "steps": loop.step, "results": results}
     write_json(metrics, output_dir / "metrics.json")
     log_images(loop.fabric.loggers, "final", list(shown), step=loop.step, caption=pictures.names)
     save_final(loop)

@@ -16,9 +16,9 @@ from pathlib import Path
 from jinja2 import Environment
 
 from convis.reporting.grid import header, swept
-from convis.reporting.html import png_uri
-from convis.reporting.markdown import link
-from convis.reporting.runs import Run
+from convis.reporting.html import SETUP, SETUP_STYLE, png_uri
+from convis.reporting.markdown import code, link, setup_line
+from convis.reporting.runs import Run, Setup, setups
 from convis.runtime.writers import write_text
 
 PAGE = "atlas.html"
@@ -65,20 +65,27 @@ def atlases(runs: Sequence[Run]) -> list[Atlas]:
     ]
 
 
-TEMPLATE = """<!DOCTYPE html>
+TEMPLATE = (
+    SETUP
+    + """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<title>Layer atlas: {{ name }}</title>
+<title>{{ title }}</title>
 <style>
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1600px; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; } td { padding: 2px; text-align: center; vertical-align: top; }
 img { width: 96px; image-rendering: pixelated; display: block; margin: auto; }
 figure { margin: 0; } figcaption { font-size: 0.7em; color: #555; }
+"""
+    + SETUP_STYLE
+    + """
 </style>
 </head>
 <body>
-<h1>Layer atlas: {{ name }}</h1>
+<h1>{{ title }}</h1>
+{% for s in setups %}{{ setup_line(s) }}
+{% endfor %}<p>Runs in <code>{{ name }}</code>.</p>
 <p>Each picture maximises one channel; its caption is the channel's index and its final activation.</p>
 {% for atlas in atlases %}<h2>{{ atlas.title }}: {{ atlas.cells | length }} channels</h2>
 <table class="atlas">
@@ -90,18 +97,25 @@ figure { margin: 0; } figcaption { font-size: 0.7em; color: #555; }
 </body>
 </html>
 """
+)
 
 
-def render_html(name: str, found: Sequence[Atlas]) -> str:
-    """The atlas page, self-contained (pictures embedded)."""
+def atlas_title(ran: Sequence[Setup]) -> str:
+    """The atlas's title: what its runs ran on where they ran on one setup (network, weights, size, steps)."""
+    return "Layer atlas" + (f": {ran[0].text()}" if len(ran) == 1 else "")
+
+
+def render_html(name: str, found: Sequence[Atlas], ran: Sequence[Setup] = ()) -> str:
+    """The atlas page, self-contained (pictures embedded); `ran`: the setups of its runs, `name`: their folder."""
     env = Environment(autoescape=True, keep_trailing_newline=True)
     env.filters["png"] = png_uri
-    return env.from_string(TEMPLATE).render(name=name, atlases=found)
+    return env.from_string(TEMPLATE).render(title=atlas_title(ran), setups=ran, name=name, atlases=found)
 
 
-def render_markdown(name: str, found: Sequence[Atlas], root: Path) -> str:
+def render_markdown(name: str, found: Sequence[Atlas], root: Path, ran: Sequence[Setup] = ()) -> str:
     """The atlas as Markdown tables of linked pictures, captioned like the page's."""
-    lines = [f"# Layer atlas: {html.escape(name)}", ""]
+    lines = [f"# {html.escape(atlas_title(ran))}", ""]
+    lines += [item for setup in ran for item in (setup_line(setup), "")] + [f"Runs in {code(name)}.", ""]
     for atlas in found:
         lines += [f"## {html.escape(atlas.title)}: {len(atlas.cells)} channels", ""]
         lines += ["|" + " |" * atlas.columns, "|" + " --- |" * atlas.columns]
@@ -118,5 +132,6 @@ def write_atlas(root: Path, runs: Sequence[Run]) -> Path | None:
     if not found:
         return None
     name = Path(root).resolve().name
-    write_text(render_markdown(name, found, Path(root)), Path(root) / MARKDOWN)
-    return write_text(render_html(name, found), Path(root) / PAGE)
+    ran = setups([run for run in runs if (run.metrics or {}).get("objective") == "activation"])
+    write_text(render_markdown(name, found, Path(root), ran), Path(root) / MARKDOWN)
+    return write_text(render_html(name, found, ran), Path(root) / PAGE)

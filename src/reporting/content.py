@@ -8,7 +8,7 @@ from typing import Any
 
 from convis.reporting.curves import Chart
 from convis.reporting.grid import Grid
-from convis.reporting.runs import Run
+from convis.reporting.runs import Run, Setup
 
 
 @dataclass
@@ -34,6 +34,8 @@ class Report:
 
     title: str
     root: Path
+    intro: list[str]  # what the report is of, in the words of whoever wrote it (e.g. the demo), shown first
+    setups: list[Setup]  # what the runs ran on: network, weights, image size, steps (one line each)
     commands: list[str]
     runs: list[Run]
     sweep: str  # how many jobs the sweep had and which did not run (empty for a run)

@@ -30,6 +30,15 @@ class Cell:
     png: Path
     result: dict[str, Any]
 
+    @property
+    def missed(self) -> str:
+        """ "not reached (rank N)" where the result's objective was not reached (a class model's target is not
+        the network's top class on its image), else ""."""
+        if self.result.get("reached") is not False:
+            return ""
+        rank = self.result.get("target_rank")
+        return "not reached" + (f" (rank {rank})" if rank is not None else "")
+
 
 @dataclass
 class Grid:

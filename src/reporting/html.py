@@ -20,7 +20,15 @@ def png_uri(path: Path) -> str:
     return data_uri(Path(path).read_bytes(), "image/png")
 
 
-TEMPLATE = """<!DOCTYPE html>
+# The header line of a Setup: random weights in bold red, so that nobody mistakes its pictures for a trained network's.
+SETUP = """{% macro setup_line(s) %}<p class="setup">Network: <b>{{ s.network or "unknown" }}</b>
+{%- if s.weights %}, weights: {% if s.random %}<strong class="random">{{ s.weights }}</strong>{% else %}{{ s.weights }}{% endif %}{% endif %}
+{%- if s.image_size %}, {{ s.image_size }} px{% endif %}{% if s.steps %}, {{ s.steps }} steps{% endif %}</p>{% endmacro %}"""
+SETUP_STYLE = ".random { color: #b00020; } .missed { color: #b00020; font-weight: bold; }"
+
+TEMPLATE = (
+    SETUP
+    + """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -38,11 +46,16 @@ img.chart { width: 49%; min-width: 420px; }
 caption { font-weight: bold; padding: 0.3em; }
 code, pre { background: #f6f6f6; font-size: 0.85em; } pre { padding: 0.6em; overflow-x: auto; }
 .failed { color: #b00020; font-weight: bold; }
+"""
+    + SETUP_STYLE
+    + """
 </style>
 </head>
 <body>
 <h1>{{ r.title }}</h1>
-<p>{{ r.runs | length }} run{{ "s" if r.runs | length != 1 }} in <code>{{ r.root }}</code>.</p>
+{% for line in r.intro %}<p class="intro">{{ line }}</p>
+{% endfor %}{% for s in r.setups %}{{ setup_line(s) }}
+{% endfor %}<p>{{ r.runs | length }} run{{ "s" if r.runs | length != 1 }} in <code>{{ r.root }}</code>.</p>
 {% if r.sweep %}<p class="sweep">{{ r.sweep }}</p>{% endif %}
 {% for command in r.commands %}<p>Command: <code class="command">{{ command }}</code></p>
 {% endfor %}
@@ -59,7 +72,7 @@ code, pre { background: #f6f6f6; font-size: 0.85em; } pre { padding: 0.6em; over
 {% if not s.grid.row_headers and s.grid.corner %}<caption>{{ s.grid.corner }}</caption>{% endif %}
 {% if s.grid.columns %}<tr>{% if s.grid.row_headers %}<th>{{ s.grid.corner }}</th>{% endif %}{% for column in s.grid.columns %}<th>{{ column }}</th>{% endfor %}</tr>{% endif %}
 {% for header, row in s.grid.rows %}<tr>{% if s.grid.row_headers %}<th>{{ header }}</th>{% endif %}
-{% for cell in row %}<td>{% if cell %}<figure><img class="picture" src="{{ cell.png | png }}" alt="{{ cell.labels.values() | join(' ') }}">{% if s.grid.captions %}<figcaption>{{ s.grid.caption_of(cell) }}</figcaption>{% endif %}</figure>{% endif %}</td>
+{% for cell in row %}<td>{% if cell %}<figure><img class="picture" src="{{ cell.png | png }}" alt="{{ cell.labels.values() | join(' ') }}">{% if s.grid.captions %}<figcaption>{{ s.grid.caption_of(cell) }}</figcaption>{% endif %}{% if cell.missed %}<figcaption class="missed">{{ cell.missed }}</figcaption>{% endif %}</figure>{% endif %}</td>
 {% endfor %}</tr>
 {% endfor %}</table>
 {% else %}<p>No pictures: no run has a result with a PNG.</p>{% endif %}
@@ -99,6 +112,7 @@ code, pre { background: #f6f6f6; font-size: 0.85em; } pre { padding: 0.6em; over
 </body>
 </html>
 """
+)
 
 
 def render_html(report: Report) -> str:

@@ -13,6 +13,7 @@ from convis.runtime.writers import safe_name, write_bytes, write_text
 
 if TYPE_CHECKING:
     from convis.reporting.content import Report, Section, Table
+    from convis.reporting.runs import Setup
 
 FILES = "report_files"
 
@@ -55,6 +56,16 @@ def link(path: Path, root: Path, alt: str) -> str:
     return f"![{alt}]({Path(os.path.relpath(path, root)).as_posix()})"
 
 
+def setup_line(setup: Setup) -> str:
+    """The header line of a Setup, random weights in bold."""
+    weights = f"**{text(setup.weights)}**" if setup.random else text(setup.weights)
+    sized = [f"{text(setup.image_size)} px"] * bool(setup.image_size) + [f"{text(setup.steps)} steps"] * bool(
+        setup.steps
+    )
+    parts = [f"**{text(setup.network or 'unknown')}**", *([f"weights: {weights}"] if setup.weights else []), *sized]
+    return "Network: " + ", ".join(parts)
+
+
 def grid_lines(section: Section, root: Path) -> list[str]:
     grid = section.grid
     if not grid.rows:
@@ -66,6 +77,7 @@ def grid_lines(section: Section, root: Path) -> list[str]:
             (
                 link(c.png, root, " ".join(c.labels.values()))
                 + (f"<br>{text(grid.caption_of(c))}" if grid.captions else "")
+                + (f"<br>**{text(c.missed)}**" if c.missed else "")
             )
             if c
             else ""
@@ -100,7 +112,10 @@ def section_lines(section: Section, root: Path) -> list[str]:
 def render_markdown(report: Report, charts: list[Path]) -> str:
     """The Markdown text; `charts` are the written loss-curve files, in report.charts' order."""
     root = report.root
-    lines = [f"# {text(report.title)}", "", f"{len(report.runs)} run(s) in {code(root)}.", ""]
+    lines = [f"# {text(report.title)}", ""]
+    lines += [item for line in report.intro for item in (text(line), "")]
+    lines += [item for setup in report.setups for item in (setup_line(setup), "")]
+    lines += [f"{len(report.runs)} run(s) in {code(root)}.", ""]
     lines += [text(report.sweep), ""] if report.sweep else []
     lines += [f"Command: {code(command)}" for command in report.commands]
     for section in report.sections:

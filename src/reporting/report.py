@@ -16,7 +16,7 @@ from convis.reporting.grid import cells, header, is_label, labels, layout, shown
 from convis.reporting.html import render_html
 from convis.reporting.markdown import write_markdown
 from convis.reporting.ranking import ranking_sections
-from convis.reporting.runs import MULTIRUN, Job, Plan, Run, collect, plan
+from convis.reporting.runs import MULTIRUN, Job, Plan, Run, collect, plan, setups
 from convis.runtime.writers import write_text
 
 OPTUNA_RESULTS = "optimization_results.yaml"
@@ -149,8 +149,9 @@ def sections(runs: Sequence[Run], columns: int | None) -> list[Section]:
     ]
 
 
-def build(root: str | Path, columns: int | None = None) -> Report:
-    """The report of every run in `root`; `columns` wraps a one-key grid (default: the runs' report.columns)."""
+def build(root: str | Path, columns: int | None = None, intro: Sequence[str] = ()) -> Report:
+    """The report of every run in `root`; `columns` wraps a one-key grid (default: the runs' report.columns);
+    `intro`: paragraphs shown first, under the title."""
     root = Path(root)
     runs = collect(root)
     if columns is None:
@@ -162,6 +163,8 @@ def build(root: str | Path, columns: int | None = None) -> Report:
     return Report(
         title=f"convis report: {root.resolve().name}",
         root=root,
+        intro=list(intro),
+        setups=setups(runs),
         commands=commands,
         runs=runs,
         sweep=sweep_line(sweep, missing, len(runs)),
@@ -175,11 +178,11 @@ def build(root: str | Path, columns: int | None = None) -> Report:
     )
 
 
-def write(root: str | Path, columns: int | None = None) -> tuple[Path, Path]:
+def write(root: str | Path, columns: int | None = None, intro: Sequence[str] = ()) -> tuple[Path, Path]:
     """Write root/report.html (self-contained) and root/report.md (with report_files/); return their paths.
 
     Runs that hold a layer atlas (objective.channel=all) also get root/atlas.html and root/atlas.md."""
-    report = build(root, columns)
+    report = build(root, columns, intro)
     html = write_text(render_html(report), Path(root) / "report.html")
     write_atlas(report.root, report.runs)
     return html, write_markdown(report)

@@ -7,7 +7,7 @@ import itertools
 import json
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from convis.runtime.lock import ended_with, in_use
 from convis.runtime.stops import CHECKPOINTS, LAST
 
 METRICS = "metrics.json"
+RANDOM_INIT = "random init"  # metrics.json's weights of a network built without any (backbone.weights=null)
 HYDRA_CONFIG = Path(".hydra") / "config.yaml"
 HYDRA_OVERRIDES = Path(".hydra") / "overrides.yaml"
 MULTIRUN = "multirun.yaml"  # Hydra's record of a sweep: its config, sweeper and overrides
@@ -329,3 +330,68 @@ def collect(root: str | Path) -> list[Run]:
             f"no runs in {root}: expected {METRICS}, {provenance.FILE} or {HYDRA_CONFIG} in it or in its subfolders"
         )
     return runs
+
+
+# What a run ran on: read from its metrics.json where it records each part, else from its config.
+REFERENCE = re.compile(r"\$\{([\w.]+)\}")  # an unresolved interpolation of another key, as Hydra's config.yaml has
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One network setting of the runs: the backbone, its weights, the image side and the steps ("" unknown)."""
+
+    network: str
+    weights: str
+    image_size: str
+    steps: str
+
+    @property
+    def random(self) -> bool:
+        return self.weights == RANDOM_INIT
+
+    def parts(self) -> list[str]:
+        """The known settings in order, as a header shows them (the weights as they are named)."""
+        sized = [f"{self.image_size} px"] * bool(self.image_size) + [f"{self.steps} steps"] * bool(self.steps)
+        return [part for part in (self.network, self.weights) if part] + sized
+
+    def text(self) -> str:
+        return ", ".join(self.parts())
+
+
+def setting(config: dict[str, Any], key: str) -> Any:
+    """The config's value at dotted `key`, following a reference such as ${backbone.image_size}; None if absent."""
+    value: Any = config
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    match = REFERENCE.fullmatch(value) if isinstance(value, str) else None
+    return setting(config, match.group(1)) if match and match.group(1) != key else value
+
+
+def known(value: object) -> str:
+    """A setting as a header shows it; "" where it is unknown (absent, a node, an interpolation left unresolved)."""
+    return "" if value is None or isinstance(value, (dict, list)) or "${" in str(value) else str(value)
+
+
+def network_of(config: dict[str, Any]) -> str:
+    """The backbone a config builds: its arch or name, or the class of a network of one's own."""
+    backbone = config.get("backbone") if isinstance(config.get("backbone"), dict) else {}
+    model = backbone.get("model") if isinstance(backbone.get("model"), dict) else {}
+    named = backbone.get("arch") or backbone.get("name") or str(model.get("_target_") or "").rpartition(".")[2]
+    return str(named or "")
+
+
+def setup_of(run: Run) -> Setup:
+    """The run's setup, from metrics.json where it records each part, else from its config."""
+    metrics, config = run.metrics or {}, run.config
+    weights = metrics.get("weights")
+    if weights is None and isinstance(config.get("backbone"), dict) and "weights" in config["backbone"]:
+        weights = config["backbone"]["weights"] or RANDOM_INIT
+    size = metrics.get("image_size", setting(config, "image_size"))
+    optimised = metrics.get("objective") != "saliency"  # a saliency map is computed, not optimised in steps
+    steps = metrics.get("steps", setting(config, "steps") if optimised else None)
+    return Setup(str(metrics.get("backbone") or network_of(config)), known(weights), known(size), known(steps))
+
+
+def setups(runs: Sequence[Run]) -> list[Setup]:
+    """The distinct setups of the runs that say anything about theirs, in first-seen order."""
+    return [setup for setup in dict.fromkeys(setup_of(run) for run in runs) if setup.parts()]

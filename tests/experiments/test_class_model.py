@@ -1,6 +1,7 @@
 """Class models and activation maximisation end to end on random-init networks, offline."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -68,7 +69,23 @@ def test_class_score_puts_every_target_first(cfg_factory, spy):
     before = logits_of(spy["module"], spy["start"])
     for row, result in enumerate(results):
         assert result["top_class"] == result["target"]
+        assert result["reached"] is True and result["target_rank"] == 1
         assert result["target_logit"] > before[row, result["target_index"]]
+
+
+def test_a_target_another_class_beats_is_marked_not_reached_and_warned_once(cfg_factory, caplog):
+    """Random VGG16, 3 steps: the target is not the top class, and the run says so in one line."""
+    with caplog.at_level(logging.WARNING, logger="convis"):
+        metrics = experiments.run(cfg_factory("objective=class_score", "target=[tabby,goldfish]")).metrics
+    assert metrics["image_size"] == 32 and metrics["steps"] == 3
+    for result in metrics["results"]:
+        assert result["reached"] is (result["top_class"] == result["target"])
+        assert result["target_rank"] >= 1 and (result["target_rank"] == 1) is result["reached"]
+    missed = [r for r in metrics["results"] if not r["reached"]]
+    assert missed, "3 steps on random weights should leave a target behind"
+    (line,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert all(f"{r['target']} (rank {r['target_rank']} of 1000" in line for r in missed)
+    assert "random weights (backbone.weights=null)" in line and "steps=3" in line and "\n" not in line
 
 
 def test_softmax_score_optimises_the_log_probability_on_mobilenet_v2(cfg_factory, spy):
@@ -162,5 +179,9 @@ def test_cli_class_score_runs_offline(tmp_path):
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads((tmp_path / "metrics.json").read_text())["results"][0]["target"] == "tabby"
+    (result,) = json.loads((tmp_path / "metrics.json").read_text())["results"]
+    assert result["target"] == "tabby" and isinstance(result["reached"], bool)
+    if not result["reached"]:
+        (line,) = [line for line in done.stdout.splitlines() if "[WARNING]" in line and "not reached" in line]
+        assert "tabby (rank" in line and "done: 1 result(s), 1 not reached in" in done.stdout
     assert (tmp_path / "images" / "tabby.png").exists()

@@ -11,6 +11,7 @@ from omegaconf import OmegaConf, open_dict
 from PIL import Image
 from torchvision.models import get_model_weights
 
+import convis
 from convis import experiments
 from convis.attribution.gradcam import last_features
 from convis.attribution.gradient import gradient as gradient_map
@@ -21,6 +22,7 @@ from convis.data.datasets import sample_images
 from convis.metrics.saliency import auc
 from convis.modules.saliency import SaliencyModule
 from convis.runtime.errors import ConvisError
+from tests.backbones.tiny_nets import TinyNet
 
 BOXES = [[2, 4, 14, 16], [16, 16, 30, 28], [8, 18, 20, 30]]
 
@@ -162,6 +164,20 @@ def test_gradcam_defaults_to_the_last_convolutional_features():
     assert last_features(mobilenet, 32) == "features.18"  # out_relu
 
 
+@pytest.mark.parametrize(
+    ("overrides", "layer"),
+    [
+        (["method=gradcam"], "block5_conv3"),
+        (["method=layercam", "method.layer=features.8"], "block2_conv2"),
+        ([], None),
+    ],
+)
+def test_metrics_name_the_network_its_weights_and_the_layer_a_cam_method_read(cfg_factory, overrides, layer):
+    metrics = experiments.run(cfg_factory("objective=saliency", "dataset.names=[chelsea]", *overrides)).metrics
+    assert (metrics["backbone"], metrics["weights"], metrics["image_size"]) == ("vgg16", "random init", 32)
+    assert metrics.get("layer") == layer and "steps" not in metrics  # the gradient reads no layer, steps none
+
+
 def test_guided_backprop_on_mobilenet_v2_is_not_the_plain_gradient():
     backbone = build_backbone("mobilenet_v2", None)
     image, target = sample_images(["chelsea"], image_size=32)[0]["image"][None], torch.tensor([0])
@@ -185,3 +201,9 @@ def test_bad_settings_fail_clearly_before_any_output(cfg_factory, tmp_path, over
     with pytest.raises(ConvisError, match=message):
         experiments.run(cfg_factory("objective=saliency", override, *extra))
     assert not (tmp_path / "metrics.json").exists()
+
+
+def test_a_module_of_ones_own_is_recorded_as_running_with_its_own_weights():
+    picture = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    metrics = convis.saliency(TinyNet(), picture, method="gradcam", image_size=32).metrics
+    assert (metrics["backbone"], metrics["weights"], metrics["layer"]) == ("TinyNet", "the given module's own", "relu2")

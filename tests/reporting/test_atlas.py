@@ -70,3 +70,22 @@ def test_no_atlas_without_channel_sets(tmp_path):
 def test_wide_layers_wrap_at_sixteen_columns():
     atlas = Atlas("conv", [(c, 0.0, Path("x.png")) for c in range(512)])
     assert atlas.columns == MAX_COLUMNS and len(atlas.rows()) == 32 and atlas.rows()[1][0][0] == 16
+
+
+def test_the_title_names_the_network_its_weights_the_image_size_and_the_steps(tmp_path):
+    make_run(tmp_path / "0", ["objective.channel=0:2"], [0, 1])
+    make_run(tmp_path / "1", ["objective.channel=2:4"], [2, 3])
+    for job in ("0", "1"):
+        path = tmp_path / job / "metrics.json"
+        metrics = json.loads(path.read_text())
+        path.write_text(json.dumps({**metrics, "backbone": "TinyNet", "weights": "random init"}))
+        config = {"backbone": {"image_size": 32}, "image_size": "${backbone.image_size}", "steps": 8}
+        (tmp_path / job / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    write(tmp_path)
+    page = (tmp_path / "atlas.html").read_text()
+    assert "<h1>Layer atlas: TinyNet, random init, 32 px, 8 steps</h1>" in page
+    assert 'weights: <strong class="random">random init</strong>, 32 px, 8 steps' in page
+    assert f"<code>{tmp_path.name}</code>" in page  # the folder is still named, below the title
+    markdown = (tmp_path / "atlas.md").read_text()
+    assert "# Layer atlas: TinyNet, random init, 32 px, 8 steps" in markdown
+    assert "Network: **TinyNet**, weights: **random init**, 32 px, 8 steps" in markdown

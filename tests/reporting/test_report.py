@@ -192,3 +192,34 @@ def test_runs_of_several_objectives_get_a_section_each_with_the_saliency_means(t
     html, markdown = (path.read_text() for path in write(tmp_path))
     assert "<h2>Pictures: inversion</h2>" in html and "<h2>Metrics: saliency</h2>" in html
     assert "## Pictures: saliency" in markdown and "| saliency | 0.75 | 0.125 |" in markdown
+
+
+def test_the_header_names_the_network_and_a_target_not_reached_is_marked(tmp_path):
+    """A class model on random weights: its weights stand out, and the picture whose target lost says so."""
+    results = [
+        {"target": "tabby", "target_rank": 685, "reached": False, "png": "images/tabby.png"},
+        {"target": "goldfish", "target_rank": 1, "reached": True, "png": "images/goldfish.png"},
+    ]
+    make_run(tmp_path, ["target=[tabby,goldfish]"], results)
+    config = {"backbone": {"arch": "vgg16", "weights": None}, "image_size": 32, "steps": 3}
+    (tmp_path / "provenance.json").write_text(
+        json.dumps({**json.loads((tmp_path / "provenance.json").read_text()), "config": config})
+    )
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    (tmp_path / "metrics.json").write_text(json.dumps({**metrics, "objective": "class_score"}))
+    html_path, md_path = write(tmp_path)
+    page = html_path.read_text()
+    assert 'Network: <b>vgg16</b>, weights: <strong class="random">random init</strong>, 32 px, 3 steps' in page
+    assert re.findall(r'<figcaption class="missed">(.*?)</figcaption>', page) == ["not reached (rank 685)"]
+    markdown = md_path.read_text()
+    assert "Network: **vgg16**, weights: **random init**, 32 px, 3 steps" in markdown
+    assert markdown.count("**not reached (rank 685)**") == 1
+
+
+def test_pretrained_weights_are_named_plainly(tmp_path):
+    make_run(tmp_path, ["layer=block3_conv1"], [inversion("block3_conv1", 0.5)])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    extra = {"weights": "IMAGENET1K_V1", "image_size": 64, "steps": 200}
+    (tmp_path / "metrics.json").write_text(json.dumps({**metrics, **extra}))
+    page = write(tmp_path)[0].read_text()
+    assert "Network: <b>vgg16</b>, weights: IMAGENET1K_V1, 64 px, 200 steps</p>" in page
