@@ -39,7 +39,7 @@ def test_inversion_run_writes_pngs_metrics_and_an_offline_wandb_run(tmp_path):
     assert list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
     assert (tmp_path / ".hydra" / "config.yaml").exists()
     console = done.stdout + done.stderr
-    assert "print_config=false hides it" not in console  # the config tree only with print_config=true
+    assert "print_config=true shows it" not in console  # the config tree only with print_config=true
     assert "anonymous" not in console and "Run summary" not in console and "wandb:" not in console
     assert f"W&B (offline): wandb sync {tmp_path}/wandb/offline-run-*" in console
 
@@ -48,7 +48,7 @@ def test_print_config_true_prints_the_config_tree(tmp_path):
     small = ["backbone.weights=null", "logger=none", "image_size=32", "steps=1", "layer=block1_conv1"]
     done = cli("run.py", *small, "print_config=true", f"hydra.run.dir={tmp_path}")
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "config (print_config=false hides it)" in done.stdout and "block1_conv1" in done.stdout
+    assert "config (print_config=true shows it)" in done.stdout and "block1_conv1" in done.stdout
 
 
 def test_steps_for_saliency_is_refused_in_one_line(tmp_path):

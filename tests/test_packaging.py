@@ -93,14 +93,15 @@ def test_the_installed_convis_wins_over_a_clone_in_the_working_folder(tmp_path):
 
 
 def setup_install() -> list[str]:
-    """The options of make setup's editable install of convis (its other `-e` installs take the same ones)."""
+    """The options of make setup's editable install of convis (its other `-e` installs take the same ones; the one
+    that only remakes the links adds --no-deps)."""
     installs = []
     for line in (ROOT / "Makefile").read_text().splitlines():
         words = shlex.split(line, comments=True) if "pip install" in line else []
         if "-e" in words:
             words = words[words.index("install") + 1 :]
             del words[words.index("-e") : words.index("-e") + 2]
-            installs.append(words)
+            installs.append([word for word in words if word != "--no-deps"])
     assert installs and all(words == installs[0] for words in installs), installs
     return installs[0]
 
