@@ -62,22 +62,22 @@ class LossHistory:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.rows: list[dict[str, Any]] = []
-        self.written = False
+        self.kept: list[dict[str, Any]] = []  # a resumed run's rows up to its checkpoint, rewritten with its first
+        self.fields: list[str] | None = None  # the file's columns, once this run has written it
 
     def on_start(self, loop: Any) -> None:
         rows = read_history(self.path) if loop.step and self.path.is_file() else []
-        self.rows = [row for row in rows if int(row["step"]) <= loop.step]
-        self.written = False
+        self.kept = [row for row in rows if int(row["step"]) <= loop.step]
+        self.fields = None
 
     def on_log(self, loop: Any, values: dict[str, float]) -> None:
         row = {"step": loop.step, **values}
-        self.rows.append(row)
-        if self.written:
-            append_history(row, list(self.rows[0]), self.path)
-        else:
-            write_history(self.rows, self.path)
-            self.written = True
+        if self.fields is not None:
+            append_history(row, self.fields, self.path)
+            return
+        rows = [*self.kept, row]
+        write_history(rows, self.path)
+        self.fields, self.kept = list(rows[0]), []
 
 
 class LossBar:
