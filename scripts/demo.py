@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
 import torch
 from torchvision.models import VGG16_Weights
 
@@ -196,15 +197,17 @@ def trained_line() -> str:
 
 
 def idle_threads() -> int:
-    """torch's threads, one per idle core: on a busy machine, threads waiting on each other's cores cost 10x."""
-    busy = round(os.getloadavg()[0])
-    return max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) - busy))
+    """torch's threads, one per core idle over the last second (not the load average, which still counts
+    the set-up that has just finished): on a busy machine, threads waiting on each other's cores cost 10x."""
+    cores = os.cpu_count() or 1
+    busy = psutil.cpu_percent(interval=1.0) / 100 * cores
+    return max(1, min(torch.get_num_threads(), round(cores - busy)))
 
 
 def main() -> None:
     start = time.perf_counter()
     torch.set_num_threads(idle_threads())
-    say(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: {torch.get_num_threads()} torch threads")
+    say(f"{torch.get_num_threads()} torch thread(s) on {os.cpu_count()} cores (one per core idle now)")
     shutil.rmtree(OUT, ignore_errors=True)
     checkpoint = trained_network()
     inversion_table(checkpoint)

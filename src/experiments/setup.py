@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from convis.runtime.stops import AtomicCheckpointIO
 
 OFFLINE_MODES = ("offline", "dryrun", "disabled")
 log = logging.getLogger(__name__)
+# Lightning 2.6's Trainer still builds torch's deprecated LeafSpec: the warning is about Lightning's code, not the run's
+warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
 
 
 def configured_backbone(cfg: DictConfig) -> Backbone:
