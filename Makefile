@@ -4,6 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV := $(VENV)/.installed-dev
 # the strict editable install links each module of src/ into build/: a module added or removed needs it again
+BROWSER := /usr/bin/chromedriver  # the microscope site's test drives Debian's Chromium
 LINKS := $(VENV)/.links-$(shell find src -name '*.py' | sort | cksum | cut -d' ' -f1)
 
 .PHONY: demo test mutation setup clean
@@ -29,7 +30,10 @@ $(LINKS): $(STAMP)
 demo: $(STAMP) $(LINKS)
 	WANDB_MODE=$${WANDB_MODE:-offline} $(PY) scripts/demo.py
 
-test: $(DEV) $(LINKS)
+$(BROWSER):
+	apt-get install -y -q chromium chromium-driver || sudo apt-get install -y -q chromium chromium-driver
+
+test: $(DEV) $(LINKS) $(BROWSER)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	OMP_NUM_THREADS=1 WANDB_MODE=disabled $(PY) -m pytest -q -n 2 --dist loadfile

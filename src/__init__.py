@@ -10,6 +10,7 @@ Main functions, each returning a Result (its images, tensors and metrics):
     activation(model, layer, channel) the image a channel (or a whole layer) responds to most
     saliency(model, image, method)    where in each image the prediction comes from
     finetune(model, dataset)          train the model on a labelled dataset
+    microscope(model, images, layers) every unit of the layers: visualisation, dataset examples, label; a site
     run(overrides)                    a command-line run, e.g. run(["objective=inversion"])
     render(model, objective)          optimise images for an objective of convis.objectives, with convis.params,
                                       convis.priors and convis.optimisers
@@ -22,7 +23,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-API = ("invert", "class_model", "activation", "saliency", "finetune", "run", "visualise")
+API = ("invert", "class_model", "activation", "saliency", "finetune", "microscope", "run", "visualise")
 MODULES = ("objectives", "params", "priors", "optimisers")  # the objects the API takes
 __all__ = [*API, *MODULES, "render", "Result", "ConvisError"]
 

@@ -380,6 +380,16 @@ def finetune(model: Model, dataset: str = "shapes", **config: Any) -> Result:
     return visualise("finetune", model, dataset=dataset, **config)
 
 
+def microscope(
+    model: Model, images: object = None, layers: str | Sequence[str] = "block5_conv3", **config: Any
+) -> Result:
+    """Every unit of `layers`: its visualisation, dataset examples (`images`, else the configured dataset), label
+    and trust, written as a site in output_dir/microscope/index.html (so `output_dir=` is required)."""
+    if config.get("output_dir") is None:
+        raise ConvisError("the microscope writes a site of many files: give output_dir=, a folder to keep it in")
+    return visualise("microscope", model, images, layer=layers, **config)
+
+
 def run(overrides: Sequence[str], output_dir: str | Path | None = None) -> Result:
     """A run from the command line's overrides, e.g. convis.run(["objective=inversion", "layer=block5_conv3"])."""
     with run_folder(output_dir) as folder, quiet_lightning():
