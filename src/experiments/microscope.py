@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 from PIL import Image
 from torch.utils.data import Dataset
@@ -29,6 +31,7 @@ from convis.data.images import image_transform
 from convis.experiments.activation import Activation, layer_shapes, plain
 from convis.experiments.base import Experiment, Result, build_object
 from convis.experiments.inversion import Inversion
+from convis.experiments.setup import build_logger
 from convis.experiments.writer import weights_of
 from convis.objectives.activation import channel_set
 from convis.reporting.microscope import write_site
@@ -41,6 +44,7 @@ from convis.units.parts import SITE
 from convis.units.receptive import receptive_field
 from convis.units.records import exemplar_records, names_of, pictures, trust
 
+log = logging.getLogger("convis")
 INVERSION_RECIPE = {"param": "pixel", "prior": "mahendran", "optimizer": "ijcv"}  # the paper's, whatever `prior=` says
 
 Units = dict[str, dict[int, dict[str, Any]]]  # layer -> channel -> what is known of the unit
@@ -113,6 +117,13 @@ class Microscope(Experiment):
         shapes = layer_shapes(features, backbone.channels, cfg.image_size)
         chosen = {layer: channel_set(layer, shapes[layer][0], plain(cfg.objective.channel)) for layer in shapes}
         units: Units = {layer: {c: {"layer": layer, "channel": c} for c in cs} for layer, cs in chosen.items()}
+        counted = ", ".join(f"{len(cs)} of {layer}" for layer, cs in chosen.items())
+        log.info(
+            "microscope: %s units (%s); examples from %d images, in one pass",
+            sum(map(len, chosen.values())),
+            counted,
+            len(data),
+        )
         self.add_examples(units, features, backbone, data, root)
         counts = self.add_labels(units, features, backbone, root)
         for layer, channels in chosen.items():
@@ -184,6 +195,7 @@ class Microscope(Experiment):
         if self.resuming and saved.is_file():
             found = json.loads(saved.read_text())
         else:
+            log.info("microscope: Network Dissection labels (objective.concepts=%s)", self.cfg.objective.concepts)
             found = self.dissection(units, features, backbone)
             write_json(found, saved)
         for layer, channels in units.items():
@@ -222,6 +234,7 @@ class Microscope(Experiment):
         uses its own recipe (the run's objects are the visualisations')."""
         folder = Path(sub.output_dir)
         if self.resuming and (metrics := done(folder)) is not None:
+            log.info("microscope: %s was written before the resume: kept", folder)
             return metrics
         part = kind(sub, backbone, data, self.given_model, {} if own else self.given_objects)
         part.check()
@@ -235,6 +248,14 @@ class Microscope(Experiment):
         for start in range(0, len(channels), size):
             batch = channels[start : start + size]
             folder = root / "visualisations" / safe_name(layer) / f"{batch[0]}-{batch[-1]}"
+            log.info(
+                "microscope: %s units %d-%d of %d: visualisations (%s)",
+                layer,
+                start,
+                start + len(batch) - 1,
+                len(channels),
+                folder.name,
+            )
             values = {"layer": layer, "objective.channel": batch, "objective.batch_size": len(batch)}
             results = self.run_part(Activation, self.part("activation", folder, values), backbone)["results"]
             pngs = [(folder / r["png"]).relative_to(root).as_posix() for r in results]
@@ -271,6 +292,7 @@ class Microscope(Experiment):
         steps = self.cfg.objective.inversion_steps or option_node("objective", "inversion").steps
         values = {"layer": layer, "steps": int(steps)}
         sub = self.part("inversion", folder, values, INVERSION_RECIPE)
+        log.info("microscope: %s: inverting %d dataset pictures (%d steps)", layer, len(indices), values["steps"])
         results = self.run_part(Inversion, sub, backbone, Picked(data, indices, names_of(data)), own=True)["results"]
         return [
             {
@@ -288,7 +310,8 @@ class Microscope(Experiment):
         write_json(layers, root / "layers.json")
         weights = weights_of(self.cfg, self.given_model)
         title = f"Microscope: {backbone.arch} ({weights}), {self.cfg.image_size} px, {self.cfg.steps} steps"
-        write_site(root, units, layers, title, intro=[summary(units)])
+        index = write_site(root, units, layers, title, intro=[summary(units)])
+        log.info("microscope: %s; the site: %s", summary(units), index)
         results = [
             {
                 "layer": u["layer"],
@@ -304,7 +327,28 @@ class Microscope(Experiment):
         metrics = {"objective": "microscope", "backbone": backbone.arch, "weights": weights}
         metrics |= {"image_size": int(self.cfg.image_size), "steps": int(self.cfg.steps), "results": results}
         write_json(metrics, output_dir / "metrics.json")
+        log_units(build_logger(self.cfg, output_dir), root, units, results)
         return Result(metrics, output_dir)
+
+
+TABLE = ("layer", "channel", "label", "iou", "top_activation", "visualisation_activation", "ratio", "robustness")
+
+
+def log_units(logger: Logger | bool, root: Path, units: list[dict], results: list[dict]) -> None:
+    """The units to the run's logger: their counts, and for W&B a table with each unit's visualisation."""
+    if not logger:
+        return
+    labelled = sum(1 for u in units if u["label"])
+    weaker = sum(1 for u in units if (u.get("trust") or {}).get("weaker_than_examples"))
+    logger.log_metrics({"microscope/units": len(units), "microscope/labelled": labelled, "microscope/weaker": weaker})
+    if isinstance(logger, WandbLogger):
+        import wandb
+
+        rows = [
+            [r[key] for key in TABLE] + [wandb.Image(str(root / u["visualisation"]))] for u, r in zip(units, results)
+        ]
+        logger.log_table("microscope/unit_table", columns=[*TABLE, "visualisation"], data=rows)
+    logger.finalize("success")
 
 
 def summary(units: list[dict]) -> str:

@@ -33,6 +33,8 @@ def records(path: Path) -> list[wandb_internal_pb2.Record]:
             pos += BLOCK - pos % BLOCK
             continue
         _, length, kind = struct.unpack("<IHB", data[pos : pos + HEADER])
+        if pos + HEADER + length > len(data):  # a record W&B is still writing: read again later
+            break
         chunk += data[pos + HEADER : pos + HEADER + length]
         pos += HEADER + length
         if kind in (1, 4):  # a whole record, or the last piece of one
@@ -135,3 +137,14 @@ def test_without_an_api_key_an_online_run_logs_offline_with_a_warning(tmp_path, 
     (warning,) = [r.getMessage() for r in caplog.records if "W&B could not start online" in r.getMessage()]
     assert "api key" in warning.lower() and "logging offline instead" in warning
     assert [row["x"] for row in history(tmp_path)] == [1]  # in the offline run, to `wandb sync` later
+
+
+def test_the_microscope_logs_its_units_as_a_table_with_their_visualisations(tmp_path):
+    small = ["objective=microscope", "layer=relu1", "dataset=shapes", "dataset.size=8", "image_size=32", "steps=2"]
+    quick = ["objective.k=2", "objective.sample=4", "objective.robustness_copies=2", "objective.inversions=0"]
+    _, rows = offline_run(tmp_path, *TINY_NET, *small, *quick, "objective.concepts=null")
+    counts = next(row for row in rows if "microscope/units" in row)
+    assert counts["microscope/units"] == 8 and counts["microscope/labelled"] == 0
+    (table,) = [row for row in rows if "microscope/unit_table/nrows" in row]
+    assert table["microscope/unit_table/_type"] == "table-file" and table["microscope/unit_table/nrows"] == 8
+    assert table["microscope/unit_table/ncols"] == 9  # the eight numbers and the visualisation
