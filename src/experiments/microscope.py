@@ -204,6 +204,7 @@ class Microscope(Experiment):
         return {layer: found[layer]["counts"] for layer in units}
 
     def dissection(self, units: Units, features: Features, backbone: Backbone) -> dict[str, dict]:
+        """Per layer, each unit's label and the counts by category (none where objective.concepts is null)."""
         concepts = self.concept_data(backbone)
         if concepts is None:
             return {layer: {"labels": [], "counts": {}} for layer in units}
@@ -211,7 +212,9 @@ class Microscope(Experiment):
         found = dissect(features, concepts, spec.quantile, spec.iou_threshold, spec.data_batch)
         return {layer: {"labels": found.labels(layer), "counts": found.counts(layer)} for layer in units}
 
-    def part(self, objective: str, folder: Path, values: dict[str, Any], recipe: dict[str, str] | None = None):
+    def part(
+        self, objective: str, folder: Path, values: dict[str, Any], recipe: dict[str, str] | None = None
+    ) -> DictConfig:
         """A part's config: this run's, with `objective`'s options, `values` set, no logger and its own folder;
         `recipe` names the param, prior and optimizer options it uses instead of the run's."""
         sub = copy.deepcopy(self.cfg)
