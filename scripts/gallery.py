@@ -6,14 +6,18 @@
 From a MobileNetV2 checkpoint fine-tuned on shapes (disc, square, triangle), through the Python API:
 inversion.png (one held-out shape reconstructed from several layers), class_models.png (a class model of
 each class), saliency.png (three held-out shapes with their gradient and Grad-CAM overlays) and atlas.png
-(the first channels of one layer, each maximised). `--steps` scales every run's step count (1 = the
-defaults below); `--random-init` uses an untrained network instead of a checkpoint, to try the script.
+(the first channels of one layer, each maximised) and microscope.png (a few units of one layer, each with its
+visualisation and its strongest training shapes, cropped to its receptive field). `--steps` scales every run's
+step count (1 = the defaults below); `--random-init` uses an untrained network instead of a checkpoint, to try the
+script.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,7 +37,8 @@ SEED = 1000  # held-out shapes, drawn apart from the fine-tune's (as the demo's 
 INVERTED = 1  # the square
 LAYERS = ["Conv1_relu", "block_2_add", "block_5_add", "block_9_add", "block_13_expand_relu", "out_relu"]
 ATLAS = ("block_13_expand_relu", "0:8")
-STEPS = {"inversion": 350, "class_model": 256, "atlas": 256}
+MICROSCOPE = ("block_5_add", "0:4", 4)  # the layer, its units, the examples shown of each
+STEPS = {"inversion": 350, "class_model": 256, "atlas": 256, "microscope": 256}
 QUIET = {"trainer": {"enable_progress_bar": False}}
 FONT = ImageFont.load_default(size=12)
 LINE = 15  # caption line height in pixels
@@ -107,6 +112,32 @@ def atlas(model: str, network: dict, steps: int) -> Image.Image:
     return sheet([tiles], f"{layer}, channels {first}-{stop - 1}: each channel maximised, {steps} steps")
 
 
+def loaded(path: Path) -> Image.Image:
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def microscope(model: str, network: dict, steps: int) -> Image.Image:
+    layer, channels, shown = MICROSCOPE
+    spec = {"channel": channels, "k": shown, "inversions": 0}
+    data = {"dataset": "shapes", "dataset.size": 1000, **QUIET}
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        convis.microscope(
+            model, layers=layer, steps=steps, image_size=SIZE, objective=spec, output_dir=folder, **data, **network
+        )
+        site = Path(folder) / "microscope"
+        for unit in json.loads((site / "units.json").read_text()):
+            label = f" ({unit['label']['concept']})" if unit["label"] else ""  # a label, where one passes
+            caption = f"channel {unit['channel']}{label}\nratio {unit['trust']['ratio']:.2f}"
+            row = [(loaded(site / unit["visualisation"]), caption)]
+            for example in unit["exemplars"]:
+                kind = example["image"].rsplit("_", 1)[-1]
+                row.append((loaded(site / example["png"]), f"a {kind}\nactivation {example['activation']:.1f}"))
+            rows.append(row)
+    return sheet(rows, f"Microscope of {layer}: each unit visualised, then the shapes that activate it most", SMALL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -132,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "class_models": lambda: class_models("mobilenet_v2", network, targets, steps["class_model"]),
         "saliency": lambda: saliency("mobilenet_v2", network, shapes),
         "atlas": lambda: atlas("mobilenet_v2", network, steps["atlas"]),
+        "microscope": lambda: microscope("mobilenet_v2", network, steps["microscope"]),
     }
     for name, make in pages.items():
         path = args.out / f"{name}.png"

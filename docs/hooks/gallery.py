@@ -10,6 +10,7 @@ PICTURES = {
     "atlas": "The first eight channels of block_13_expand_relu, each maximised",
     "class_models": "A class model of each class",
     "saliency": "Gradient and Grad-CAM saliency of held-out shapes",
+    "microscope": "Four units of block_5_add under the microscope: each visualised, then its strongest shapes",
 }
 
 
