@@ -129,3 +129,16 @@ def test_the_api_takes_a_module_and_the_images_to_find_examples_in(tmp_path):
     assert all(u["label"] is None for u in units)  # concepts=None: no labels
     with pytest.raises(ConvisError, match="give output_dir="):
         convis.microscope(TinyNet(), images, layers="relu1")
+
+
+def test_diverse_visualisations_are_extra_images_of_each_unit(cfg_factory, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    few = ["layer=relu1", "objective.channel='0:2'", "objective.inversions=0", "objective.concepts=null"]
+    experiments.run(small(cfg_factory, *few, "objective.diverse=2"))
+    site = tmp_path / "microscope"
+    units = json.loads((site / "units.json").read_text())
+    assert [len(u["diverse"]) for u in units] == [2, 2]
+    first, second = (np.asarray(Image.open(site / path), dtype=float) for path in units[0]["diverse"])
+    assert np.abs(first - second).mean() > 1  # two different images, kept apart by the diversity term
