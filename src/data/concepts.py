@@ -37,7 +37,7 @@ from torchvision.transforms.v2 import functional
 
 from convis.data.datasets import IMAGENET_MEAN, IMAGENET_STD
 from convis.data.images import IMAGE_EXTENSIONS, image_transform, load_image
-from convis.data.shapes import shape_mask
+from convis.data.shapes import check_size, shape_mask
 from convis.runtime.errors import ConvisError
 
 COLOURS = {  # clearly distinct prototypes, none near the muted background
@@ -206,8 +206,7 @@ def concepts(
     seed: int = 0,
 ) -> ConceptDataset:
     """`size` generated pictures of colours, shapes and textures, with a mask per concept."""
-    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-        raise ConvisError(f"dataset.size={size!r} must be a positive whole number of images, e.g. dataset.size=600")
+    check_size(size, 600)
     transform = image_transform(image_size, mean, std)  # validates image_size
     return ConceptDataset(size, image_size, seed, transform)
 

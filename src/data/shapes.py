@@ -166,6 +166,14 @@ class ShapesDataset(Dataset):
         }
 
 
+def check_size(size: object, example: int) -> None:
+    """A generated dataset's `size` must be a positive whole number of images."""
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        raise ConvisError(
+            f"dataset.size={size!r} must be a positive whole number of images, e.g. dataset.size={example}"
+        )
+
+
 def shapes(
     size: int = 3000,
     image_size: int = 64,
@@ -176,8 +184,7 @@ def shapes(
     seed: int = 0,
 ) -> ShapesDataset:
     """`size` generated pictures, balanced over the classes, or the train or val part of them."""
-    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-        raise ConvisError(f"dataset.size={size!r} must be a positive whole number of images, e.g. dataset.size=3000")
+    check_size(size, 3000)
     transform = image_transform(image_size, mean, std)  # validates image_size
     labels = [index % len(CLASSES) for index in range(size)]
     return ShapesDataset(split_indices(labels, split, val_fraction, seed), image_size, seed, transform)

@@ -159,9 +159,10 @@ class Microscope(Experiment):
         self, examples: Examples, units: Units, features: Features, backbone: Backbone, data: Dataset, root: Path
     ) -> dict[str, dict[str, dict]]:
         """The examples of the chosen units as records, their receptive-field crops saved under exemplars/."""
-        picture, names = pictures(data, backbone.mean, backbone.std), names_of(data)
+        names = names_of(data)
         found: dict[str, dict[str, dict]] = {}
         for layer, channels in units.items():
+            picture = pictures(data, backbone.mean, backbone.std)  # a layer's images cached: memory holds one layer's
             field = receptive_field(features, layer, backbone.channels, self.cfg.image_size, seed=self.cfg.seed)
             found[layer] = {}
             for channel in channels:

@@ -69,24 +69,26 @@ class TopK:
 class Reservoir:
     """A uniform sample of up to `size` images' unit values (Vitter's algorithm R), for the histograms."""
 
-    values: torch.Tensor  # [n <= size, C]
+    slots: torch.Tensor  # [size, C], the first min(seen, size) rows filled
     seen: int
-    size: int
     generator: torch.Generator
 
     @classmethod
     def empty(cls, channels: int, size: int, seed: int) -> Reservoir:
-        return cls(torch.empty(0, channels), 0, size, torch.Generator().manual_seed(seed))
+        return cls(torch.empty(size, channels), 0, torch.Generator().manual_seed(seed))
+
+    @property
+    def values(self) -> torch.Tensor:
+        """[n <= size, C]: the sampled images' values."""
+        return self.slots[: min(self.seen, len(self.slots))]
 
     def add(self, values: torch.Tensor) -> None:
         for row in values:
+            if self.seen < len(self.slots):
+                self.slots[self.seen] = row
+            elif (slot := int(torch.randint(self.seen + 1, (1,), generator=self.generator))) < len(self.slots):
+                self.slots[slot] = row
             self.seen += 1
-            if len(self.values) < self.size:
-                self.values = torch.cat([self.values, row[None]])
-                continue
-            slot = int(torch.randint(self.seen, (1,), generator=self.generator))
-            if slot < self.size:
-                self.values[slot] = row
 
     def histogram(self, channel: int, bins: int = 20) -> dict[str, list]:
         """The sampled values of a unit as {"edges": bins + 1 edges, "counts": bins counts}."""

@@ -51,7 +51,7 @@ def exemplar_records(
 
 
 def pictures(data: Dataset, mean: Sequence[float], std: Sequence[float]) -> Callable[[int], torch.Tensor]:
-    """A dataset image by index as [0, 1] pixels, each read once however many units show it."""
+    """A dataset image by index as [0, 1] pixels, each read once however many units (of a layer) show it."""
     cache: dict[int, torch.Tensor] = {}
 
     def picture(index: int) -> torch.Tensor:

@@ -123,9 +123,11 @@ def test_the_api_takes_a_module_and_the_images_to_find_examples_in(tmp_path):
     )
     units = json.loads((tmp_path / "microscope" / "units.json").read_text())
     assert len(units) == len(result.metrics["results"]) == 8
-    assert {e["image"] for u in units for e in u["exemplars"]} <= {f"image{i}" for i in range(6)} | {
-        e["image"] for u in units for e in u["exemplars"]
-    }
+    assert all(len(u["exemplars"]) == 2 for u in units)  # k=2 of the six images given
+    assert {e["index"] for u in units for e in u["exemplars"]} <= set(range(6))
+    assert len({(e["index"], e["image"]) for u in units for e in u["exemplars"]}) == len(
+        {e["index"] for u in units for e in u["exemplars"]}
+    )  # one name per image
     assert all(u["label"] is None for u in units)  # concepts=None: no labels
     with pytest.raises(ConvisError, match="give output_dir="):
         convis.microscope(TinyNet(), images, layers="relu1")
