@@ -55,10 +55,10 @@ def build_composite(name: str, backbone: Backbone, inputs: Tensor) -> Composite:
     return COMPOSITES[name](low=low, high=low + 1 / std, canonizers=canonizers())
 
 
-def check_composite(name: str) -> str:
-    """`method.composite`, which must be one of Zennit's composites."""
+def check_composite(name: str, key: str = "method.composite") -> str:
+    """The composite option at `key`, which must be one of Zennit's composites."""
     if name not in COMPOSITES:
-        raise ConvisError(f"method.composite={name} is not one of Zennit's composites: {', '.join(sorted(COMPOSITES))}")
+        raise ConvisError(f"{key}={name} is not one of Zennit's composites: {', '.join(sorted(COMPOSITES))}")
     return name
 
 
