@@ -390,6 +390,14 @@ def microscope(
     return visualise("microscope", model, images, layer=layers, **config)
 
 
+def concepts(
+    model: Model, images: object = None, layer: str = "block5_conv3", target: object = None, **config: Any
+) -> Result:
+    """Concept relevance at `layer`: each image's channels most relevant to `target` (None: its predicted class)
+    with their conditional heatmaps, and each channel's most relevant and most activating images of `images`."""
+    return visualise("concepts", model, images, layer=layer, target=target, **config)
+
+
 def run(overrides: Sequence[str], output_dir: str | Path | None = None) -> Result:
     """A run from the command line's overrides, e.g. convis.run(["objective=inversion", "layer=block5_conv3"])."""
     with run_folder(output_dir) as folder, quiet_lightning():

@@ -251,3 +251,17 @@ def test_an_interrupted_call_without_output_dir_says_nothing_is_kept(net, pictur
         "give output_dir= to keep its images so far and a checkpoint to continue from"
     )
     assert not any(elsewhere.iterdir())
+
+
+def test_concepts_of_a_users_module_in_memory(net, picture, elsewhere):
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    pictures = [picture, picture[::-1].copy()]
+    found = convis.concepts(
+        net, pictures, layer="features.3", target=1, image_size=32, objective={"channels": 2, "k": 1}
+    )
+    heatmaps = [r for r in found.metrics["results"] if "image" in r]
+    assert [(r["image"], r["rank"], r["target"]) for r in heatmaps] == [
+        (f"image{i}", j, 1) for i in (0, 1) for j in (0, 1)
+    ]
+    assert found.tensors["shares"].shape == (2, 8) and len(found.images) == len(found.metrics["results"])
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items()) and not any(elsewhere.iterdir())
