@@ -28,6 +28,7 @@ from convis.runtime.errors import ConvisError
 Options = Callable[[Tensor], dict[str, Any]]
 Builder = Callable[..., "SaliencyMethod"]
 SAMPLES_PER_PASS = positive_whole("method.samples_per_pass", "10", nullable=True)
+BATCH = positive_whole("method.batch", "50")  # perturbed copies of an image per forward, every perturbation method
 
 
 class Attribution(Protocol):
@@ -106,6 +107,11 @@ def channel_max_abs(raw: Tensor, inputs: Tensor) -> Tensor:
 def channel_sum(raw: Tensor, inputs: Tensor) -> Tensor:
     """The attributions of a pixel's channels added up: the map keeps the method's total."""
     return raw.sum(1)
+
+
+def one_channel(raw: Tensor, inputs: Tensor) -> Tensor:
+    """A pixel's value where every channel of a pixel holds the same one (a perturbation method's)."""
+    return raw[:, 0]
 
 
 def upsampled(raw: Tensor, inputs: Tensor) -> Tensor:
