@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from hydra.utils import instantiate
 from matplotlib.figure import Figure
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from convis.attribution.gradcam import cam_layer
 from convis.backbones import Backbone
@@ -21,6 +21,7 @@ from convis.experiments.base import Experiment, Result
 from convis.experiments.saliency_writer import SaliencyWriter
 from convis.experiments.setup import build_trainer
 from convis.experiments.writer import weights_of
+from convis.metrics.quantus_metrics import QuantusMetrics
 from convis.metrics.saliency import auc, randomisable_layers
 from convis.modules.saliency import SaliencyModule, collate
 from convis.runtime.distributed import BatchShare
@@ -79,6 +80,7 @@ def build_module(cfg: DictConfig, backbone: Backbone) -> SaliencyModule:
         sanity_measured=measured_depths(layers, objective.sanity_depths),
         seed=cfg.seed,
         random_logit=objective.get("random_logit", False),
+        quantus=QuantusMetrics(OmegaConf.to_container(objective, resolve=True).get("quantus"), cfg.seed),
     )
 
 
@@ -124,7 +126,9 @@ class Saliency(Experiment):
         if (layer := read_layer(cfg, backbone)) is not None:
             metrics["layer"] = layer
         metrics["results"] = writer.results
-        if summary := summarise(writer.results):
+        if module.quantus:
+            metrics["quantus"] = {name: {"higher_is_better": up} for name, up in module.quantus.directions().items()}
+        if summary := summarise(writer.results, tuple(module.quantus.metrics)):
             metrics["summary"] = summary
         if writer.curves:
             metrics["curves"] = {key: torch.cat(parts).mean(0).tolist() for key, parts in writer.curves.items()}
@@ -154,9 +158,13 @@ METRICS = (
 )
 
 
-def summarise(results: list[dict]) -> dict[str, float]:
-    """Means across images of each quality metric, and the box accuracy (IoU >= 0.5)."""
+def summarise(results: list[dict], quantus: tuple[str, ...] = ()) -> dict[str, float]:
+    """Means across images of each quality metric and of the named Quantus metrics (over the images Quantus
+    scores; left out where it scores none), and the box accuracy (IoU >= 0.5)."""
     summary = {key: float(np.mean([r[key] for r in results])) for key in METRICS if results and key in results[0]}
+    for key in quantus:
+        if scored := [r[key] for r in results if r.get(key) is not None]:
+            summary[key] = float(np.mean(scored))
     if "box_iou" in summary:
         summary["box_accuracy"] = float(np.mean([r["box_iou"] >= 0.5 for r in results]))
     return summary

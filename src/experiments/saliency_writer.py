@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,5 +130,5 @@ class SaliencyWriter(BasePredictionWriter):
         }
         for key, values in prediction.get("metrics", {}).items():
             value = values[i].item()
-            result[key] = bool(value) if values.dtype == torch.bool else float(value)
+            result[key] = bool(value) if values.dtype == torch.bool else None if math.isnan(value) else float(value)
         return result

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from convis.attribution import SaliencyMethod
 from convis.attribution.localisation import GrabCut
 from convis.data.images import denormalise
+from convis.metrics.quantus_metrics import QuantusMetrics
 from convis.metrics.saliency import (
     SaliencyEvaluation,
     box_masks,
@@ -57,7 +58,8 @@ def ground_truth(batch: Mapping[str, Any]) -> tuple[Tensor, Tensor] | None:
 class SaliencyModule(L.LightningModule):
     """Maps, GrabCut boxes and, where the batch has ground truth, their quality, per batch of images.
 
-    The network stays frozen; the sanity check randomises a copy of it.
+    The network stays frozen; the sanity check randomises a copy of it. The Quantus metrics run on every
+    batch (given its ground truth as regions where it has one); NaN where Quantus gives no number.
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class SaliencyModule(L.LightningModule):
         sanity_measured: Sequence[str] = (),
         seed: int = 0,
         random_logit: bool = False,
+        quantus: QuantusMetrics | None = None,
     ) -> None:
         super().__init__()
         self.net = net
@@ -80,7 +83,7 @@ class SaliencyModule(L.LightningModule):
         self.mean, self.std = tuple(mean), tuple(std)
         self.localiser, self.target, self.evaluation = localiser, target, evaluation
         self.sanity_layers, self.sanity_measured, self.seed = list(sanity_layers), set(sanity_measured), seed
-        self.random_logit = random_logit
+        self.random_logit, self.quantus = random_logit, quantus
 
     def probabilities(self, images: Tensor) -> Tensor:
         """Class probabilities of the frozen network; NaN or Inf logits fail."""
@@ -113,6 +116,10 @@ class SaliencyModule(L.LightningModule):
             classes = self.probabilities(images[:1]).shape[1]
             similarity = random_logit(self.method.attribute, images, targets, maps, classes, self.seed + batch_idx)
             out.setdefault("metrics", {})["random_logit"] = similarity.cpu()
+        if self.quantus:
+            regions = None if truth is None else truth[0]
+            scored = self.quantus(self.net, self.build, images, targets, maps, regions, batch_idx)
+            out.setdefault("metrics", {}).update(scored)  # NaN where Quantus refuses the maps or is undefined
         if self.sanity_layers:
             out["sanity"] = self.sanity_check(images, targets, maps)
             for path, values in out["sanity"].items():

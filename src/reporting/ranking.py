@@ -2,7 +2,8 @@
 
 Where a report holds saliency runs of two or more methods with quality metrics (`sweep=saliency_methods`),
 each method gets its rank on every metric it has (1 = best; ties share the better rank) and the
-methods are ordered by their mean rank. The sanity check's number is the mean Spearman correlation
+methods are ordered by their mean rank. Quantus metrics a run carries (`objective.quantus`) are ranked
+too, in the direction metrics.json records from Quantus. The sanity check's number is the mean Spearman correlation
 over the cascading randomisation's depths (lower: the map depends more on the weights).
 """
 
@@ -30,12 +31,20 @@ BASELINES["insertion_auc"] = "insertion_auc_random"
 IMAGES_SHOWN = 12  # rows of maps: the first images of the runs
 
 
-def scores(run: Run) -> dict[str, float]:
+def criteria(runs: Sequence[Run]) -> list[tuple[str, str, bool]]:
+    """CRITERIA, then the Quantus metrics the runs carry, each the way Quantus says is better."""
+    quantus = {
+        name: entry["higher_is_better"] for run in runs for name, entry in run.metrics.get("quantus", {}).items()
+    }
+    return [*CRITERIA, *((name, f"{name} {'↑' if up else '↓'}", up) for name, up in quantus.items())]
+
+
+def scores(run: Run, keys: Sequence[tuple[str, str, bool]] = CRITERIA) -> dict[str, float]:
     """A saliency run's value of each criterion it has."""
     found = dict(run.metrics["summary"])
     if run.metrics.get("sanity_check"):
         found["sanity_check"] = float(np.mean([row["spearman"] for row in run.metrics["sanity_check"]]))
-    return {key: found[key] for key, _, _ in CRITERIA if key in found}
+    return {key: found[key] for key, _, _ in keys if key in found}
 
 
 def ranks(values: Sequence[float], higher_is_better: bool) -> list[int]:
@@ -52,8 +61,9 @@ def compared(runs: Sequence[Run]) -> list[Run]:
 
 def ranking_table(runs: Sequence[Run]) -> tuple[Table, list[Run]]:
     """The methods ordered by mean rank, each value with its rank; a last row of the baselines. Runs in order."""
-    values = [scores(run) for run in runs]
-    keys = [c for c in CRITERIA if any(c[0] in v for v in values)]
+    every = criteria(runs)
+    values = [scores(run, every) for run in runs]
+    keys = [c for c in every if any(c[0] in v for v in values)]
     ranked: dict[str, list[int]] = {}
     for key, _, higher in keys:
         having = [i for i, v in enumerate(values) if key in v]

@@ -19,6 +19,7 @@ from convis.attribution.guided_backprop import guided_backprop
 from convis.backbones import build_backbone
 from convis.config import conf_dir, options
 from convis.data.datasets import sample_images
+from convis.experiments.saliency import summarise
 from convis.metrics.saliency import auc
 from convis.modules.saliency import SaliencyModule
 from convis.runtime.errors import ConvisError
@@ -97,10 +98,10 @@ def test_a_target_by_name_is_used_for_every_image(cfg_factory):
 
 
 def small(method: str) -> list[str]:
-    """Few samples and path steps, for the methods that take them; a 64-channel layer for those that pass
+    """Few samples, masks and path steps, for the methods that take them; a 64-channel layer for those that pass
     each channel forward in batches (Score-CAM, Ablation-CAM: VGG16's last features have 512)."""
     settings = OmegaConf.load(conf_dir() / "method" / f"{method}.yaml")
-    shrunk = (("samples", 4), ("steps", 8), ("batch_size", 64))
+    shrunk = (("samples", 4), ("masks", 8), ("steps", 8), ("batch_size", 64))
     layer = ["method.layer=block1_conv2"] if "batch_size" in settings else []
     return [f"method.{key}={value}" for key, value in shrunk if key in settings] + layer
 
@@ -207,3 +208,21 @@ def test_a_module_of_ones_own_is_recorded_as_running_with_its_own_weights():
     picture = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     metrics = convis.saliency(TinyNet(), picture, method="gradcam", image_size=32).metrics
     assert (metrics["backbone"], metrics["weights"], metrics["layer"]) == ("TinyNet", "the given module's own", "relu2")
+
+
+def test_quantus_metrics_land_per_image_in_the_results_and_as_means_in_the_summary(cfg_factory, tmp_path):
+    quantus = "+objective.quantus={Sparseness:{},FaithfulnessCorrelation:{nr_runs:5,subset_size:16}}"
+    metrics = experiments.run(cfg_factory("objective=saliency", "dataset.names=[chelsea,coffee]", quantus)).metrics
+    assert metrics["quantus"] == {
+        "Sparseness": {"higher_is_better": True},
+        "FaithfulnessCorrelation": {"higher_is_better": True},
+    }
+    values = [r["Sparseness"] for r in metrics["results"]]
+    assert len(values) == 2 and all(0 <= v <= 1 for v in values)
+    assert metrics["summary"]["Sparseness"] == pytest.approx(np.mean(values))
+    assert json.loads((tmp_path / "metrics.json").read_text())["summary"] == metrics["summary"]
+
+
+def test_a_quantus_metric_is_averaged_over_the_images_it_scores_and_left_out_where_it_scores_none():
+    results = [{"Sparseness": 0.2, "Complexity": None}, {"Sparseness": None, "Complexity": None}, {"Sparseness": 0.4}]
+    assert summarise(results, ("Sparseness", "Complexity")) == {"Sparseness": pytest.approx(0.3)}
