@@ -1,0 +1,1 @@
+"""Concepts found by decomposing a layer's activations (CRAFT)."""
