@@ -23,7 +23,18 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-API = ("invert", "class_model", "activation", "saliency", "finetune", "microscope", "concepts", "run", "visualise")
+API = (
+    "invert",
+    "class_model",
+    "activation",
+    "saliency",
+    "finetune",
+    "microscope",
+    "concepts",
+    "craft",
+    "run",
+    "visualise",
+)
 MODULES = ("objectives", "params", "priors", "optimisers")  # the objects the API takes
 __all__ = [*API, *MODULES, "render", "Result", "ConvisError"]
 

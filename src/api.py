@@ -398,6 +398,14 @@ def concepts(
     return visualise("concepts", model, images, layer=layer, target=target, **config)
 
 
+def craft(
+    model: Model, images: object = None, layer: str = "block5_conv3", target: object = 0, **config: Any
+) -> Result:
+    """CRAFT's concepts of class `target` at `layer` (non-negative: after a ReLU), from `images`, all of that class
+    (None: the configured dataset's images labelled with it): each concept's importance, typical crops and maps."""
+    return visualise("craft", model, images, layer=layer, target=target, **config)
+
+
 def run(overrides: Sequence[str], output_dir: str | Path | None = None) -> Result:
     """A run from the command line's overrides, e.g. convis.run(["objective=inversion", "layer=block5_conv3"])."""
     with run_folder(output_dir) as folder, quiet_lightning():

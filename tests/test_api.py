@@ -265,3 +265,14 @@ def test_concepts_of_a_users_module_in_memory(net, picture, elsewhere):
     ]
     assert found.tensors["shares"].shape == (2, 8) and len(found.images) == len(found.metrics["results"])
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items()) and not any(elsewhere.iterdir())
+
+
+def test_craft_takes_the_given_pictures_as_the_class_images(net, picture, elsewhere):
+    pictures = [picture, picture[::-1].copy(), picture[:, ::-1].copy()]
+    spec = {"concepts": 3, "designs": 8, "maps": 1, "top": 2}
+    found = convis.craft(net, pictures, layer="features.3", target=2, image_size=32, objective=spec)
+    assert (found.metrics["images"], found.metrics["crops"], found.metrics["target_index"]) == (3, 3 * 16, 2)
+    crops = [crop["image"] for concept in found.metrics["concepts"] for crop in concept["crops"]]
+    assert len(crops) == 3 * 2 and set(crops) <= {"image0", "image1", "image2"}
+    assert found.tensors["indices"].shape == (3, 3) and (found.tensors["indices"] >= 0).all()
+    assert len(found.images) == len(found.metrics["results"]) == 3 + 3 and not any(elsewhere.iterdir())
