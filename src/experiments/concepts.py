@@ -24,6 +24,7 @@ from convis.experiments.saliency import single_target
 from convis.experiments.setup import build_logger
 from convis.experiments.writer import weights_of
 from convis.runtime.writers import safe_name, save_image, write_json
+from convis.units.records import names_of
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ class Concepts(Experiment):
                 return net(images).argmax(1)
 
         images = torch.stack([data[i]["image"] for i in range(min(int(spec.images), len(data)))])
-        names = [data.names[i] for i in range(len(images))]
+        every = names_of(data)
+        names = every[: len(images)]
         chosen = targets(images)
         shares = relevance.channel_shares(images, chosen).detach()
         top = shares.topk(min(int(spec.channels), shares.shape[1]), dim=1)
@@ -74,7 +76,7 @@ class Concepts(Experiment):
         results = self.heatmaps(output_dir, backbone, relevance, images, names, chosen, top)
         channels = sorted({int(c) for c in top.indices.flatten()})
         found = maximisation(relevance, data, targets, int(spec.k), int(spec.data_batch))
-        references = self.references(output_dir, backbone, data, found, channels)
+        references = self.references(output_dir, backbone, data, every, found, channels)
         results += [entry for channel in channels for entry in references[channel].pop("pictures")]
         metrics = {"objective": "concepts", "backbone": backbone.arch, "weights": weights_of(cfg, self.given_model)}
         metrics |= {"image_size": int(cfg.image_size), "layer": str(cfg.layer), "composite": str(spec.composite)}
@@ -108,7 +110,13 @@ class Concepts(Experiment):
         return results
 
     def references(
-        self, output_dir: Path, backbone: Backbone, data: Dataset, found: Maximisation, channels: list[int]
+        self,
+        output_dir: Path,
+        backbone: Backbone,
+        data: Dataset,
+        names: list[str],
+        found: Maximisation,
+        channels: list[int],
     ) -> dict[int, dict]:
         """Per channel, its most relevant and most activating dataset images: their names, values, overlap, strips."""
         out = {}
@@ -116,7 +124,7 @@ class Concepts(Experiment):
             record: dict = {"pictures": []}
             for view, top in (("most_relevant", found.relevance), ("most_activating", found.activation)):
                 entries = top.unit(channel)
-                record[view] = [{"image": data.names[i], "value": value} for i, value, _ in entries]
+                record[view] = [{"image": names[i], "value": value} for i, value, _ in entries]
                 strip = torch.stack([denormalise(data[i]["image"], backbone.mean, backbone.std) for i, _, _ in entries])
                 png = f"images/channel{channel}_{view}.png"
                 save_image(make_grid(strip, nrow=len(strip), padding=1, pad_value=1.0), output_dir / png)
