@@ -106,7 +106,9 @@ class Concepts(Experiment):
                 save_image(heatmap_overlay(picture, heat), output_dir / png)
                 inside = heat.clamp_min(0).sum()
                 entry = {"image": name, "target": int(target), "rank": rank, "channel": int(channel)}
-                results.append({**entry, "relevance": float(share), "positive_relevance": float(inside), "png": png})
+                scores = {"relevance": float(share), "positive_relevance": float(inside)}
+                caption = f"channel {int(channel)}, {float(share):.1%} of the relevance"
+                results.append({**entry, **scores, "png": png, "caption": caption})
         return results
 
     def references(

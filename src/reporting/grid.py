@@ -5,7 +5,10 @@ and by its result's own keys (image, layer, target, method...). The labels that 
 grid out: the picture's subject (image or target) down the rows when it varies, the other
 varying labels across the columns; a single varying label (or a table that would be mostly
 empty, as Optuna trials make) runs along one row, wrapped after `columns` pictures when that
-is set (the 3 x 3 VGG table).
+is set (the 3 x 3 VGG table). A label that follows from the row (the class predicted for each
+image) joins the row headers. Pictures of different kinds (labelled by different keys, as
+objective=concepts' heatmaps per image and strips per channel) that make no table together
+get a grid each. A result's `caption` is shown under its picture.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from convis.reporting.runs import Run
 
 ROW_KEYS = ("image", "target")
 PICTURES = {"png": "", "transparency_png": "transparency", "map_png": "map"}  # a result's PNGs and their `view`
+CAPTION = "caption"  # a result's words under its picture, not a label
 
 
 @dataclass
@@ -54,7 +58,12 @@ class Grid:
         return any(header for header, _ in self.rows)
 
     def caption_of(self, cell: Cell) -> str:
-        return self.captions.get(id(cell), "")
+        """The cell's wrapped-row header, then its result's own caption."""
+        return " · ".join(t for t in (self.captions.get(id(cell), ""), str(cell.result.get(CAPTION, ""))) if t)
+
+    @property
+    def captioned(self) -> bool:
+        return bool(self.captions) or any(CAPTION in cell.result for _, row in self.rows for cell in row if cell)
 
 
 def is_label(value: object) -> bool:
@@ -70,7 +79,7 @@ def swept(runs: Sequence[Run]) -> list[str]:
 
 def labels(run: Run, result: dict[str, Any], keys: Sequence[str]) -> dict[str, str]:
     """A result's labels: the run's values of the swept override `keys`, then the result's own label keys."""
-    own = {key: str(value) for key, value in result.items() if key not in PICTURES and is_label(value)}
+    own = {key: str(value) for key, value in result.items() if key not in (*PICTURES, CAPTION) and is_label(value)}
     return {**{key: run.overrides.get(key, "") for key in keys}, **own}
 
 
@@ -127,6 +136,18 @@ def header(keys: Sequence[str], values: Sequence[str]) -> str:
     return ", ".join(f"{k}={shown(v)}" for k, v in zip(keys, values))
 
 
+def layouts(found: Sequence[Cell], columns: int | None = None) -> list[Grid]:
+    """One grid of all the cells where they make a table (CRAFT's crops above its maps, a column per concept);
+    else a grid per kind of picture (cells labelled by the same keys, a `view` aside), in first-seen order."""
+    whole = layout(found, columns)
+    kinds: dict[frozenset[str], list[Cell]] = {}
+    for cell in found:
+        kinds.setdefault(frozenset(cell.labels) - {"view"}, []).append(cell)
+    if whole.row_headers or len(kinds) < 2:
+        return [whole] if found else []
+    return [layout(kind, columns) for kind in kinds.values()]
+
+
 def layout(found: Sequence[Cell], columns: int | None = None) -> Grid:
     """Arrange the cells by their varying labels (see the module's docstring).
 
@@ -144,12 +165,16 @@ def layout(found: Sequence[Cell], columns: int | None = None) -> Grid:
 
 
 def _table(found: Sequence[Cell], row_key: str, keys: Sequence[str]) -> Grid:
-    """`row_key`'s values down, the other keys' value combinations across."""
-    col_keys = [k for k in keys if k != row_key]
+    """`row_key`'s values down, the other keys' value combinations across; a key that follows from the row
+    (the class predicted for each image) joins the row headers where other keys are left to go across."""
+    rest = [k for k in keys if k != row_key]
+    follows = [k for k in rest if len(_values(found, [row_key, k])) == len(_values(found, [row_key]))]
+    row_keys = [row_key, *follows] if len(follows) < len(rest) else [row_key]
+    col_keys = [k for k in rest if k not in row_keys]
     col_values = _values(found, col_keys)
-    at = {(cell.labels.get(row_key, ""), tuple(cell.labels.get(k, "") for k in col_keys)): cell for cell in found}
-    rows = [(shown(row), [at.get((row, col)) for col in col_values]) for (row,) in _values(found, [row_key])]
-    return Grid(f"{row_key} \\ {', '.join(col_keys)}", [header(col_keys, col) for col in col_values], rows)
+    at = {tuple(cell.labels.get(k, "") for k in [*row_keys, *col_keys]): cell for cell in found}
+    rows = [(header(row_keys, row), [at.get((*row, *col)) for col in col_values]) for row in _values(found, row_keys)]
+    return Grid(f"{', '.join(row_keys)} \\ {', '.join(col_keys)}", [header(col_keys, col) for col in col_values], rows)
 
 
 def _one_axis(found: Sequence[Cell], keys: Sequence[str], columns: int | None) -> Grid:

@@ -67,15 +67,15 @@ code, pre { background: #f6f6f6; font-size: 0.85em; } pre { padding: 0.6em; over
 
 {% for s in r.sections %}
 <h2>Pictures{% if s.title %}: {{ s.title }}{% endif %}</h2>
-{% if s.grid.rows %}
+{% for g in s.grids %}
 <table class="grid">
-{% if not s.grid.row_headers and s.grid.corner %}<caption>{{ s.grid.corner }}</caption>{% endif %}
-{% if s.grid.columns %}<tr>{% if s.grid.row_headers %}<th>{{ s.grid.corner }}</th>{% endif %}{% for column in s.grid.columns %}<th>{{ column }}</th>{% endfor %}</tr>{% endif %}
-{% for header, row in s.grid.rows %}<tr>{% if s.grid.row_headers %}<th>{{ header }}</th>{% endif %}
-{% for cell in row %}<td>{% if cell %}<figure><img class="picture" src="{{ cell.png | png }}" alt="{{ cell.labels.values() | join(' ') }}">{% if s.grid.captions %}<figcaption>{{ s.grid.caption_of(cell) }}</figcaption>{% endif %}{% if cell.missed %}<figcaption class="missed">{{ cell.missed }}</figcaption>{% endif %}</figure>{% endif %}</td>
+{% if not g.row_headers and g.corner %}<caption>{{ g.corner }}</caption>{% endif %}
+{% if g.columns %}<tr>{% if g.row_headers %}<th>{{ g.corner }}</th>{% endif %}{% for column in g.columns %}<th>{{ column }}</th>{% endfor %}</tr>{% endif %}
+{% for header, row in g.rows %}<tr>{% if g.row_headers %}<th>{{ header }}</th>{% endif %}
+{% for cell in row %}<td>{% if cell %}<figure><img class="picture" src="{{ cell.png | png }}" alt="{{ cell.labels.values() | join(' ') }}">{% if g.captioned %}<figcaption>{{ g.caption_of(cell) }}</figcaption>{% endif %}{% if cell.missed %}<figcaption class="missed">{{ cell.missed }}</figcaption>{% endif %}</figure>{% endif %}</td>
 {% endfor %}</tr>
 {% endfor %}</table>
-{% else %}<p>No pictures: no run has a result with a PNG.</p>{% endif %}
+{% else %}<p>No pictures: no run has a result with a PNG.</p>{% endfor %}
 {% if s.originals %}<h3>Originals</h3><table class="grid"><tr>
 {% for name, path in s.originals %}<td><figure><img class="picture original" src="{{ path | png }}" alt="{{ name }}"><figcaption>{{ name }}</figcaption></figure></td>{% endfor %}
 </tr></table>{% endif %}

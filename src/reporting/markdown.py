@@ -13,6 +13,7 @@ from convis.runtime.writers import safe_name, write_bytes, write_text
 
 if TYPE_CHECKING:
     from convis.reporting.content import Report, Section, Table
+    from convis.reporting.grid import Grid
     from convis.reporting.runs import Setup
 
 FILES = "report_files"
@@ -66,17 +67,21 @@ def setup_line(setup: Setup) -> str:
     return "Network: " + ", ".join(parts)
 
 
-def grid_lines(section: Section, root: Path) -> list[str]:
-    grid = section.grid
-    if not grid.rows:
+def pictures_lines(section: Section, root: Path) -> list[str]:
+    """A section's grids, a blank line between them."""
+    if not section.grids:
         return ["No pictures: no run has a result with a PNG."]
+    return [line for n, grid in enumerate(section.grids) for line in [""] * bool(n) + grid_lines(grid, root)]
+
+
+def grid_lines(grid: Grid, root: Path) -> list[str]:
     width = max(len(cells) for _, cells in grid.rows)
     rows = []
     for header, cells in grid.rows:
         pictures = [
             (
                 link(c.png, root, " ".join(c.labels.values()))
-                + (f"<br>{text(grid.caption_of(c))}" if grid.captions else "")
+                + (f"<br>{text(grid.caption_of(c))}" if grid.captioned else "")
                 + (f"<br>**{text(c.missed)}**" if c.missed else "")
             )
             if c
@@ -94,7 +99,7 @@ def grid_lines(section: Section, root: Path) -> list[str]:
 def section_lines(section: Section, root: Path) -> list[str]:
     """One objective's pictures, originals and metrics."""
     title = f": {text(section.title)}" if section.title else ""
-    lines = ["", f"## Pictures{title}", "", *grid_lines(section, root)]
+    lines = ["", f"## Pictures{title}", "", *pictures_lines(section, root)]
     if section.originals:
         names = [name for name, _ in section.originals]
         lines += [

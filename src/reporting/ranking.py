@@ -102,4 +102,4 @@ def ranking_sections(runs: Sequence[Run]) -> list[Section]:
     if not found:
         return []
     table, ordered = ranking_table(found)
-    return [Section(title="saliency methods ranked", grid=maps_grid(ordered), originals=[], metrics=table)]
+    return [Section(title="saliency methods ranked", grids=[maps_grid(ordered)], originals=[], metrics=table)]

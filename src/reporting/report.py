@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from convis.reporting.atlas import write_atlas
 from convis.reporting.content import Report, Section, Table
 from convis.reporting.curves import charts
-from convis.reporting.grid import cells, header, is_label, labels, layout, shown, swept, varying
+from convis.reporting.grid import cells, header, is_label, labels, layouts, shown, swept, varying
 from convis.reporting.html import render_html
 from convis.reporting.markdown import write_markdown
 from convis.reporting.ranking import ranking_sections
@@ -140,7 +140,7 @@ def sections(runs: Sequence[Run], columns: int | None) -> list[Section]:
     return [
         Section(
             title=name if len(groups) > 1 else "",
-            grid=layout(cells(group), columns),
+            grids=layouts(cells(group), columns),
             originals=originals(group),
             metrics=metrics_table(group),
             summary=summary_table(group),

@@ -95,6 +95,7 @@ def test_objective_concepts_writes_heatmaps_and_reference_strips(cfg_factory, tm
     heatmaps = [r for r in metrics["results"] if "image" in r]
     assert [(r["image"], r["rank"]) for r in heatmaps] == [("chelsea", 0), ("chelsea", 1), ("coffee", 0), ("coffee", 1)]
     assert all(heatmaps[i]["relevance"] >= heatmaps[i + 1]["relevance"] for i in (0, 2))
+    assert all(r["caption"] == f"channel {r['channel']}, {r['relevance']:.1%} of the relevance" for r in heatmaps)
     channels = {r["channel"] for r in heatmaps}
     assert sorted(metrics["channels"]) == sorted(str(c) for c in channels)
     for record in metrics["channels"].values():

@@ -50,7 +50,7 @@ def test_one_command_runs_every_method_and_the_report_ranks_them(tmp_path):
     assert ranked.title == "saliency methods ranked"
     table = ranked.metrics.rows[:-1]  # the last row: the baselines
     assert [row[0] for row in table] == [str(n) for n in range(1, len(runs) + 1)]
-    assert sorted(row[1] for row in table) == sorted(runs) and ranked.grid.columns == [row[1] for row in table]
+    assert sorted(row[1] for row in table) == sorted(runs) and ranked.grids[0].columns == [row[1] for row in table]
     mean_ranks = [float(row[-1]) for row in table]
     assert mean_ranks == sorted(mean_ranks)
-    assert len(ranked.grid.rows) == 3 and all(cell is not None for _, row in ranked.grid.rows for cell in row)
+    assert len(ranked.grids[0].rows) == 3 and all(cell is not None for _, row in ranked.grids[0].rows for cell in row)

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from convis.reporting.grid import cells, layout, swept
+from convis.reporting.grid import cells, layout, layouts, swept
 from convis.reporting.runs import Run, parse_overrides
 
 
@@ -108,3 +108,47 @@ def test_a_missing_combination_leaves_an_empty_cell():
 def test_results_without_a_picture_are_not_in_the_grid():
     one = run("r", [], [{"image": "chelsea", "normalized_error": 0.1}])
     assert layout(cells([one])).rows == []
+
+
+def concept_results():
+    """objective=concepts' kinds: a heatmap per image and rank (captioned), a strip per channel and view."""
+    heatmaps = [
+        {"image": i, "target": t, "rank": r, "channel": c, "png": f"{i}_{c}.png", "caption": f"channel {c}"}
+        for i, t, channels in (("disc0", 0, (19, 9)), ("square1", 1, (16, 19)))
+        for r, c in enumerate(channels)
+    ]
+    strips = [{"channel": c, "view": v, "png": f"{c}_{v}.png"} for c in (9, 16, 19) for v in ("relevant", "active")]
+    return heatmaps + strips
+
+
+def test_each_kind_of_picture_gets_its_own_grid_and_a_results_caption_shows_under_it():
+    heatmaps, strips = layouts(cells([run("r", [], concept_results())]))
+    assert heatmaps.corner == "image, target \\ rank" and heatmaps.columns == ["0", "1"]
+    assert [header for header, _ in heatmaps.rows] == ["image=disc0, target=0", "image=square1, target=1"]
+    assert [heatmaps.caption_of(cell) for _, row in heatmaps.rows for cell in row] == [
+        "channel 19",
+        "channel 9",
+        "channel 16",
+        "channel 19",
+    ]
+    assert heatmaps.captioned and "caption" not in heatmaps.rows[0][1][0].labels
+    assert strips.corner == "channel \\ view" and strips.columns == ["relevant", "active"]
+    assert [header for header, _ in strips.rows] == ["9", "16", "19"] and not strips.captioned
+
+
+def test_a_target_beside_the_image_is_an_axis_where_an_image_has_several():
+    results = [{"image": i, "target": t, "png": f"{i}_{t}.png"} for i in ("cat", "dog") for t in ("tabby", "pug")]
+    grid = layout(cells([run("r", [], results)]))
+    assert grid.corner == "image \\ target" and grid.columns == ["tabby", "pug"]
+
+
+def test_the_class_predicted_for_each_image_joins_its_row_header_and_the_methods_go_across():
+    runs = [
+        run(
+            m, [f"method={m}"], [{"image": i, "target": t, "png": f"{i}.png"} for i, t in (("a", "disc"), ("b", "pug"))]
+        )
+        for m in ("gradient", "gradcam")
+    ]
+    grid = layout(cells(runs))
+    assert grid.corner == "image, target \\ method" and grid.columns == ["gradient", "gradcam"]
+    assert [header for header, _ in grid.rows] == ["image=a, target=disc", "image=b, target=pug"]

@@ -73,8 +73,8 @@ def test_the_methods_are_ordered_by_their_mean_rank_with_each_value_ranked(tmp_p
     ] + ["1.29"]
     assert rows[2][-2:] == ["0.400 (2)", "2.43"]
     assert rows[3] == ["", "baseline: centre point, random pixel order", "0.500", "0.450", "0.550", "", "", "", "", ""]
-    assert ranked.grid.columns == ["gradient", "eigencam", "gradcam"]  # maps in ranked order, one row per image
-    assert [(header, [cell.png.name for cell in row]) for header, row in ranked.grid.rows] == [
+    assert ranked.grids[0].columns == ["gradient", "eigencam", "gradcam"]  # maps in ranked order, one row per image
+    assert [(header, [cell.png.name for cell in row]) for header, row in ranked.grids[0].rows] == [
         (image, [f"{image}_{method}.png" for method in ("gradient", "eigencam", "gradcam")]) for image in IMAGES
     ]
 

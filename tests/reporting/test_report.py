@@ -148,11 +148,11 @@ def test_one_run_of_nine_layers_is_laid_out_3x3_from_its_config(tmp_path):
     record = json.loads((tmp_path / "provenance.json").read_text())
     record["config"]["report"]["columns"] = 3
     (tmp_path / "provenance.json").write_text(json.dumps(record))
-    grid = build(tmp_path).sections[0].grid
+    grid = build(tmp_path).sections[0].grids[0]
     assert [[grid.caption_of(cell) for cell in row] for _, row in grid.rows] == [layers[:3], layers[3:6], layers[6:]]
     html = write(tmp_path)[0].read_text()
     assert all(f"<figcaption>{layer}</figcaption>" in html for layer in layers)
-    assert len(build(tmp_path, columns=9).sections[0].grid.rows) == 1  # an explicit width wins over the config
+    assert len(build(tmp_path, columns=9).sections[0].grids[0].rows) == 1  # an explicit width wins over the config
 
 
 def test_values_from_the_runs_are_escaped(tmp_path):
@@ -186,7 +186,7 @@ def test_runs_of_several_objectives_get_a_section_each_with_the_saliency_means(t
     report = build(tmp_path)
     assert [section.title for section in report.sections] == ["inversion", "saliency"]
     inverted, salient = report.sections
-    assert inverted.summary is None and [c.result["layer"] for _, row in inverted.grid.rows for c in row if c]
+    assert inverted.summary is None and [c.result["layer"] for _, row in inverted.grids[0].rows for c in row if c]
     assert salient.summary.headers == ["run", "pointing_game", "deletion_auc"]
     assert salient.summary.rows == [["saliency", "0.75", "0.125"]]
     html, markdown = (path.read_text() for path in write(tmp_path))
