@@ -22,7 +22,7 @@ class Section:
     """The pictures and metrics of the runs of one objective (titled by it when a report has several)."""
 
     title: str
-    grids: list[Grid]  # one per kind of picture
+    grids: list[Grid]  # one, or one per kind of picture where they make no table together
     originals: list[tuple[str, Path]]
     metrics: Table
     summary: Table | None = None  # each run's metrics.json summary (saliency quality), where runs have one
