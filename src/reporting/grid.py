@@ -168,7 +168,8 @@ def _table(found: Sequence[Cell], row_key: str, keys: Sequence[str]) -> Grid:
     """`row_key`'s values down, the other keys' value combinations across; a key that follows from the row
     (the class predicted for each image) joins the row headers where other keys are left to go across."""
     rest = [k for k in keys if k != row_key]
-    follows = [k for k in rest if len(_values(found, [row_key, k])) == len(_values(found, [row_key]))]
+    subjects = len(_values(found, [row_key]))
+    follows = [k for k in rest if len(_values(found, [row_key, k])) == subjects]
     row_keys = [row_key, *follows] if len(follows) < len(rest) else [row_key]
     col_keys = [k for k in rest if k not in row_keys]
     col_values = _values(found, col_keys)

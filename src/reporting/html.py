@@ -67,12 +67,12 @@ code, pre { background: #f6f6f6; font-size: 0.85em; } pre { padding: 0.6em; over
 
 {% for s in r.sections %}
 <h2>Pictures{% if s.title %}: {{ s.title }}{% endif %}</h2>
-{% for g in s.grids %}
+{% for g in s.grids %}{% set captioned = g.captioned %}
 <table class="grid">
 {% if not g.row_headers and g.corner %}<caption>{{ g.corner }}</caption>{% endif %}
 {% if g.columns %}<tr>{% if g.row_headers %}<th>{{ g.corner }}</th>{% endif %}{% for column in g.columns %}<th>{{ column }}</th>{% endfor %}</tr>{% endif %}
 {% for header, row in g.rows %}<tr>{% if g.row_headers %}<th>{{ header }}</th>{% endif %}
-{% for cell in row %}<td>{% if cell %}<figure><img class="picture" src="{{ cell.png | png }}" alt="{{ cell.labels.values() | join(' ') }}">{% if g.captioned %}<figcaption>{{ g.caption_of(cell) }}</figcaption>{% endif %}{% if cell.missed %}<figcaption class="missed">{{ cell.missed }}</figcaption>{% endif %}</figure>{% endif %}</td>
+{% for cell in row %}<td>{% if cell %}<figure><img class="picture" src="{{ cell.png | png }}" alt="{{ cell.labels.values() | join(' ') }}">{% if captioned %}<figcaption>{{ g.caption_of(cell) }}</figcaption>{% endif %}{% if cell.missed %}<figcaption class="missed">{{ cell.missed }}</figcaption>{% endif %}</figure>{% endif %}</td>
 {% endfor %}</tr>
 {% endfor %}</table>
 {% else %}<p>No pictures: no run has a result with a PNG.</p>{% endfor %}

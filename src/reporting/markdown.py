@@ -76,12 +76,13 @@ def pictures_lines(section: Section, root: Path) -> list[str]:
 
 def grid_lines(grid: Grid, root: Path) -> list[str]:
     width = max(len(cells) for _, cells in grid.rows)
+    captioned = grid.captioned
     rows = []
     for header, cells in grid.rows:
         pictures = [
             (
                 link(c.png, root, " ".join(c.labels.values()))
-                + (f"<br>{text(grid.caption_of(c))}" if grid.captioned else "")
+                + (f"<br>{text(grid.caption_of(c))}" if captioned else "")
                 + (f"<br>**{text(c.missed)}**" if c.missed else "")
             )
             if c

@@ -155,6 +155,22 @@ def test_one_run_of_nine_layers_is_laid_out_3x3_from_its_config(tmp_path):
     assert len(build(tmp_path, columns=9).sections[0].grids[0].rows) == 1  # an explicit width wins over the config
 
 
+def test_heatmaps_and_strips_are_two_tables_with_each_results_caption_under_its_picture(tmp_path):
+    heatmaps = [
+        {"image": i, "target": t, "rank": r, "channel": c, "png": f"images/{i}_{c}.png", "caption": f"channel {c}"}
+        for i, t, channels in (("disc", 0, (19, 9)), ("square", 1, (16, 19)))
+        for r, c in enumerate(channels)
+    ]
+    strips = [{"channel": c, "view": v, "png": f"images/{c}_{v}.png"} for c in (9, 16, 19) for v in ("rel", "act")]
+    make_run(tmp_path, ["layer=block_5_add"], heatmaps + strips)
+    html, markdown = (path.read_text() for path in write(tmp_path))
+    assert html.count('<table class="grid">') == 2  # the heatmaps, then the strips
+    assert all(f"<figcaption>channel {c}</figcaption>" in html for c in (19, 9, 16))
+    assert html.count("<figcaption>") == 4  # the strips have no caption
+    assert "| image, target \\ rank | 0 | 1 |" in markdown and "| channel \\ view | rel | act |" in markdown
+    assert markdown.count("<br>channel ") == 4
+
+
 def test_values_from_the_runs_are_escaped(tmp_path):
     make_run(tmp_path / "0", ["dataset.path='<b>x.jpg'"], [inversion("a", 0.5)])
     make_run(tmp_path / "1", ["dataset.path=y.jpg"], [inversion("a", 0.5)])
